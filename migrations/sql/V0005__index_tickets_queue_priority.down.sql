@@ -1,0 +1,2 @@
+-- xtask: no-transaction
+DROP INDEX CONCURRENTLY tickets_queue_priority_idx;

@@ -1,0 +1,134 @@
+//! Which database a command talks to, and the steps every command shares: load the folder,
+//! connect, take the migration lock.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use migrations::lock::MigrationLock;
+use migrations::{DatabaseUrl, MigrationSet};
+
+use crate::flags::{ChangeArgs, DatabaseArgs};
+use crate::project;
+
+pub const APPLICATION: &str = "bomizzel-xtask";
+const DEFAULT_DATABASE: &str = "bomizzel_dev";
+
+/// Where the URL came from, so a bad one is blamed on the right place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Origin {
+    Flag,
+    Environment,
+    DotEnv(String),
+    Default,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Flag => f.write_str("--database-url"),
+            Origin::Environment => f.write_str("DATABASE_URL"),
+            Origin::DotEnv(path) => write!(f, "DATABASE_URL in {path}"),
+            Origin::Default => f.write_str("the default database URL"),
+        }
+    }
+}
+
+/// Resolves the database URL: flag, else `DATABASE_URL`, else `.env`, else the local default
+/// database, which is created when missing (and only that one: a typo in a given URL must fail).
+pub fn resolve(args: &DatabaseArgs) -> Result<DatabaseUrl> {
+    let (url, origin) = configured(args.database_url.as_deref())?;
+    if origin == Origin::Default
+        && migrations::database::create_database_if_missing(&url, APPLICATION)?
+    {
+        println!("created database {url}");
+    }
+    Ok(url)
+}
+
+/// The server a command that makes its own scratch databases works on (nothing is created here).
+pub fn server(database_url: Option<&str>) -> Result<DatabaseUrl> {
+    Ok(configured(database_url)?.0.with_database("postgres"))
+}
+
+fn configured(flag: Option<&str>) -> Result<(DatabaseUrl, Origin)> {
+    let (text, origin) = if let Some(url) = flag {
+        (url.to_owned(), Origin::Flag)
+    } else if let Some(url) = std::env::var("DATABASE_URL").ok().filter(|v| !v.is_empty()) {
+        (url, Origin::Environment)
+    } else if let Some((url, path)) = dotenv_url()? {
+        (url, Origin::DotEnv(path))
+    } else {
+        let user = migrations::database::default_user();
+        (
+            format!("postgres://{user}@localhost:5432/{DEFAULT_DATABASE}"),
+            Origin::Default,
+        )
+    };
+    let url: DatabaseUrl = text
+        .parse()
+        .with_context(|| format!("invalid database URL in {origin}"))?;
+    Ok((url, origin))
+}
+
+/// `DATABASE_URL` from the nearest `.env` (this directory or a parent), without touching our env.
+fn dotenv_url() -> Result<Option<(String, String)>> {
+    let Some(path) = std::env::current_dir().ok().and_then(|cwd| {
+        cwd.ancestors()
+            .map(|dir| dir.join(".env"))
+            .find(|candidate| candidate.is_file())
+    }) else {
+        return Ok(None);
+    };
+    let shown = path.display().to_string();
+    for item in dotenvy::from_path_iter(&path).with_context(|| format!("cannot read {shown}"))? {
+        // dotenvy's parse error quotes the whole line, which may hold a password: say less.
+        let (key, value) = item.map_err(|_| {
+            anyhow::anyhow!("cannot parse {shown}: every line must be KEY=VALUE or a # comment")
+        })?;
+        if key == "DATABASE_URL" && !value.is_empty() {
+            return Ok(Some((value, shown)));
+        }
+    }
+    Ok(None)
+}
+
+/// Loads the migrations folder, refusing it whole when anything in it is wrong.
+pub fn load(dir: Option<&Path>) -> Result<MigrationSet> {
+    let dir = project::migrations_dir(dir);
+    if !dir.is_dir() {
+        anyhow::bail!("migrations folder {} does not exist", dir.display());
+    }
+    migrations::load_dir(&dir)
+        .with_context(|| format!("migrations folder {} cannot be used", dir.display()))
+}
+
+/// Takes the migration lock for the whole command, telling the user when it has to wait.
+pub fn lock(url: &DatabaseUrl, command: &str, change: &ChangeArgs) -> Result<MigrationLock> {
+    let lock = MigrationLock::acquire(
+        url,
+        &format!("{APPLICATION} {command}"),
+        change.lock_wait,
+        |holder| {
+            eprintln!(
+                "waiting up to {:?} for the migration lock, held by {holder}",
+                change.lock_wait
+            )
+        },
+    )?;
+    Ok(lock)
+}
+
+/// The engine settings a change command runs with.
+pub fn settings(url: &DatabaseUrl, change: &ChangeArgs) -> migrations::runner::Settings {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "unknown-host".into());
+    migrations::runner::Settings {
+        lock_timeout: change.lock_timeout,
+        statement_timeout: change.statement_timeout,
+        lock_retries: change.lock_retries,
+        retry_backoff: change.retry_backoff,
+        applied_by: format!("{}@{host} ({APPLICATION})", url.user()),
+    }
+}

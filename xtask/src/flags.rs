@@ -1,0 +1,147 @@
+//! Every command's flags, in one place (clap derive).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use migrations::Version;
+
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", about = "Bomizzel schema migrations", version)]
+pub struct Xtask {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply pending migrations in order, each in its own transaction with its history row.
+    Migrate(MigrateArgs),
+    /// Revert applied migrations with their down files, newest first (default: the last one).
+    Rollback(RollbackArgs),
+    /// Show every migration's state: applied, pending, modified, missing or failed.
+    Status(StatusArgs),
+    /// Create the next-numbered migration and its rollback, with the documentation header.
+    New(NewArgs),
+    /// Benchmarks that print a ratio against a baseline measured in the same run.
+    Bench(BenchArgs),
+}
+
+/// Which database and which migrations.
+#[derive(Debug, Args)]
+pub struct DatabaseArgs {
+    /// PostgreSQL URL [default: $DATABASE_URL, else DATABASE_URL in .env, else
+    /// postgres://$USER@localhost:5432/bomizzel_dev, created if missing]
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Migrations folder [default: migrations/sql of this workspace]
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// For commands that change a database.
+#[derive(Debug, Args)]
+pub struct ChangeArgs {
+    /// Append one JSON line per step here [default: target/xtask/migrations.log]
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// How long to wait for another runner's migration lock
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub lock_wait: Duration,
+    /// lock_timeout for every migration, so traffic never queues behind one waiting for a lock
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub lock_timeout: Duration,
+    /// How often a migration that hit lock_timeout is retried (with doubling backoff)
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub lock_retries: u32,
+    /// Wait before the first retry
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    pub retry_backoff: Duration,
+    /// statement_timeout for every migration [default: none]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub statement_timeout: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub change: ChangeArgs,
+    /// Stop after this version
+    #[arg(long, value_name = "V")]
+    pub target: Option<Version>,
+    /// Apply a pending migration even though a newer one is already applied
+    #[arg(long)]
+    pub allow_out_of_order: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub change: ChangeArgs,
+    /// How many migrations to revert
+    #[arg(long, value_name = "N", conflicts_with = "to")]
+    pub steps: Option<usize>,
+    /// Revert every migration above this version (0: all of them)
+    #[arg(long, value_name = "V")]
+    pub to: Option<Version>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Exit non-zero when anything is pending, modified, missing or failed
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// snake_case name, e.g. add_ticket_due_date
+    pub name: String,
+    /// Migrations folder [default: migrations/sql of this workspace]
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// The migration runs outside a transaction (needed for CREATE INDEX CONCURRENTLY)
+    #[arg(long)]
+    pub no_transaction: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub bench: Bench,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Bench {
+    /// Apply generated migrations with our engine and with psql, on the same server; print the ratio.
+    Migrate {
+        /// How many migrations to generate
+        #[arg(long, default_value_t = 500)]
+        count: usize,
+        /// Rounds of each; the medians are compared
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Server to create the two scratch databases on [default: as for migrate, database postgres]
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
+    },
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text)
+        .map_err(|error| format!("{error}; write a duration like 500ms, 5s or 2m"))
+}

@@ -1,0 +1,169 @@
+//! The migration log: one JSON line per step of every command that changes a database, and the
+//! observer that prints the same steps for people.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use migrations::runner::{Event, Observer, RunError};
+use migrations::{DatabaseUrl, Direction, Migration};
+use serde::Serialize;
+
+use crate::project;
+
+/// An append-only JSON-lines file. Each line is written with one `write` on an `O_APPEND` file,
+/// so concurrent runners never interleave within a line.
+pub struct Journal {
+    file: File,
+    path: PathBuf,
+    command: &'static str,
+    database: String,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Entry<'a> {
+    pub version: Option<i32>,
+    pub name: Option<&'a str>,
+    pub direction: Option<&'a str>,
+    pub duration_ms: Option<u128>,
+    pub outcome: &'a str,
+    pub error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Line<'a> {
+    time: String,
+    command: &'a str,
+    database: &'a str,
+    #[serde(flatten)]
+    entry: &'a Entry<'a>,
+}
+
+impl Journal {
+    pub fn open(path: Option<&Path>, command: &'static str, url: &DatabaseUrl) -> Result<Journal> {
+        let path = path.map_or_else(
+            || project::target_dir().join("migrations.log"),
+            Path::to_path_buf,
+        );
+        if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create the log folder {}", parent.display()))?;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("cannot open the migration log {}", path.display()))?;
+        Ok(Journal {
+            file,
+            path,
+            command,
+            database: url.redacted(),
+        })
+    }
+
+    pub fn record(&mut self, entry: &Entry<'_>) -> Result<()> {
+        let time = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .context("formatting the current time")?;
+        let line = Line {
+            time,
+            command: self.command,
+            database: &self.database,
+            entry,
+        };
+        let mut text = serde_json::to_string(&line).context("serializing a log line")?;
+        text.push('\n');
+        self.file
+            .write_all(text.as_bytes())
+            .with_context(|| format!("cannot write the migration log {}", self.path.display()))
+    }
+
+    /// Runs a command's body and logs how it ended when it ends before any step could say so
+    /// (a refusal, a lock that could not be taken), so the log explains every run.
+    pub fn guard<T>(&mut self, body: impl FnOnce(&mut Journal) -> Result<T>) -> Result<T> {
+        let result = body(self);
+        if let Err(error) = &result {
+            let _ = self.record(&Entry {
+                outcome: "refused",
+                error: Some(format!("{error:#}")),
+                ..Entry::default()
+            });
+        }
+        result
+    }
+}
+
+/// Prints each step as it happens and records it in the journal.
+pub struct Reporter<'j> {
+    journal: &'j mut Journal,
+    /// A journal write failure must not interrupt a migration half-way; it is reported at the end.
+    pub log_error: Option<anyhow::Error>,
+}
+
+impl<'j> Reporter<'j> {
+    pub fn new(journal: &'j mut Journal) -> Reporter<'j> {
+        Reporter {
+            journal,
+            log_error: None,
+        }
+    }
+
+    fn log(&mut self, migration: &Migration, direction: Direction, outcome: &str, duration: Option<Duration>, error: Option<&RunError>) {
+        let entry = Entry {
+            version: Some(migration.version),
+            name: Some(&migration.name),
+            direction: Some(direction.as_str()),
+            duration_ms: duration.map(|duration| duration.as_millis()),
+            outcome,
+            error: error.map(ToString::to_string),
+        };
+        if let Err(error) = self.journal.record(&entry) {
+            self.log_error.get_or_insert(error);
+        }
+    }
+
+    /// Fails the command if the journal could not be written, after the migrations ran.
+    pub fn finish(self) -> Result<()> {
+        self.log_error.map_or(Ok(()), Err)
+    }
+}
+
+impl Observer for Reporter<'_> {
+    fn event(&mut self, event: &Event<'_>) {
+        match *event {
+            Event::Started { migration, direction } => {
+                print!("{:>4} {} ... ", direction.as_str(), migration.label());
+                let _ = std::io::stdout().flush();
+            }
+            Event::CleanedUp { migration, dropped } => {
+                println!(
+                    "\n     dropped INVALID index {} left by the failed run of {}",
+                    dropped.join(", "),
+                    migration.label()
+                );
+                self.log(migration, Direction::Up, "cleaned_up", None, None);
+            }
+            Event::Retrying { migration, direction, attempt, wait, error } => {
+                println!("lock timeout (attempt {attempt}), retrying in {wait:?}");
+                print!("{:>4} {} ... ", direction.as_str(), migration.label());
+                let _ = std::io::stdout().flush();
+                self.log(migration, direction, "retrying", None, Some(error));
+            }
+            Event::Finished { migration, direction, duration } => {
+                println!("{} ms", duration.as_millis());
+                let outcome = match direction {
+                    Direction::Up => "applied",
+                    Direction::Down => "rolled_back",
+                };
+                self.log(migration, direction, outcome, Some(duration), None);
+            }
+            Event::Failed { migration, direction, duration, error } => {
+                println!("FAILED after {} ms", duration.as_millis());
+                self.log(migration, direction, "failed", Some(duration), Some(error));
+            }
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! Where things are in this workspace, independent of the directory cargo was run from.
+
+use std::path::{Path, PathBuf};
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+/// The migrations folder: the one given, else `migrations/sql` of this workspace.
+pub fn migrations_dir(given: Option<&Path>) -> PathBuf {
+    given.map_or_else(|| shorten(&root().join("migrations/sql")), Path::to_path_buf)
+}
+
+/// Default output locations live under `target/xtask`.
+pub fn target_dir() -> PathBuf {
+    shorten(&root().join("target/xtask"))
+}
+
+/// `migrations/sql/V0001__x.sql` rather than `/home/.../migrations/sql/V0001__x.sql` when run
+/// from the workspace: messages stay short and clickable.
+fn shorten(path: &Path) -> PathBuf {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
+        .unwrap_or_else(|| path.to_path_buf())
+}
