@@ -286,7 +286,9 @@ impl ScratchDatabase {
             COUNTER.fetch_add(1, Ordering::Relaxed)
         );
         let url = admin.with_database(&name);
-        let mut client = admin.with_database("postgres").connect("bomizzel-scratch")?;
+        let mut client = admin
+            .with_database("postgres")
+            .connect("bomizzel-scratch")?;
         client
             .batch_execute(&format!("CREATE DATABASE {}", quote_identifier(&name)))
             .map_err(|error| admin_error(&url, "creating scratch database", &error))?;
@@ -324,7 +326,9 @@ mod tests {
 
     #[test]
     fn redacts_the_password_everywhere() {
-        let url: DatabaseUrl = "postgres://alice:s3cret@db.example:6543/app".parse().unwrap();
+        let url: DatabaseUrl = "postgres://alice:s3cret@db.example:6543/app"
+            .parse()
+            .unwrap();
         assert_eq!(url.redacted(), "postgres://alice:***@db.example:6543/app");
         assert_eq!(url.to_string(), url.redacted());
         assert!(!format!("{url:?}").contains("s3cret"));
@@ -333,7 +337,9 @@ mod tests {
 
     #[test]
     fn secret_conninfo_round_trips_awkward_passwords() {
-        let url: DatabaseUrl = "host=h user=u dbname=d password='it\\'s a\\\\b'".parse().unwrap();
+        let url: DatabaseUrl = "host=h user=u dbname=d password='it\\'s a\\\\b'"
+            .parse()
+            .unwrap();
         assert_eq!(url.password().as_deref(), Some("it's a\\b"));
         let again: DatabaseUrl = url.secret_conninfo().parse().unwrap();
         assert_eq!(again.password(), url.password());
@@ -342,7 +348,9 @@ mod tests {
 
     #[test]
     fn key_value_strings_work_too() {
-        let url: DatabaseUrl = "host=127.0.0.1 user=bob password=pw dbname=x".parse().unwrap();
+        let url: DatabaseUrl = "host=127.0.0.1 user=bob password=pw dbname=x"
+            .parse()
+            .unwrap();
         assert_eq!(url.redacted(), "postgres://bob:***@127.0.0.1:5432/x");
     }
 

@@ -33,8 +33,14 @@ pub fn embedded() -> Result<MigrationSet, LoadError> {
     let dir = std::path::Path::new("migrations/sql");
     let runner = refinery_runner();
     let ups = runner.get_migrations().iter().map(|migration| {
-        let file = format!("{}.sql", model::label(migration.version(), migration.name()));
-        (dir.join(file), migration.sql().unwrap_or_default().to_owned())
+        let file = format!(
+            "{}.sql",
+            model::label(migration.version(), migration.name())
+        );
+        (
+            dir.join(file),
+            migration.sql().unwrap_or_default().to_owned(),
+        )
     });
     let downs = EMBEDDED_DOWNS
         .iter()

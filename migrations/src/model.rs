@@ -259,7 +259,9 @@ pub fn parse_file_name(file_name: &str) -> Result<FileName, String> {
         ));
     };
     if digits.is_empty() || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
-        return Err(format!("version `{digits}` is not a whole number; {EXPECTED}"));
+        return Err(format!(
+            "version `{digits}` is not a whole number; {EXPECTED}"
+        ));
     }
     let version: Version = digits
         .parse()
@@ -336,13 +338,20 @@ mod tests {
         assert_eq!(directives.allows[0].reason, "unused since release 42");
         assert_eq!(directives.allows[0].line, 4);
         assert_eq!(documentation.field("Purpose"), Some("add the index"));
-        assert_eq!(documentation.field("Risk"), None, "placeholder counts as empty");
+        assert_eq!(
+            documentation.field("Risk"),
+            None,
+            "placeholder counts as empty"
+        );
         assert_eq!(documentation.field("Rollback"), None);
     }
 
     #[test]
     fn refuses_unknown_directives_and_reasonless_allows() {
-        assert_eq!(parse_comments("-- xtask: no-transactoin").unwrap_err().line, 1);
+        assert_eq!(
+            parse_comments("-- xtask: no-transactoin").unwrap_err().line,
+            1
+        );
         let error = parse_comments("\n-- xtask: allow drop-column").unwrap_err();
         assert_eq!(error.line, 2);
         assert!(error.message.contains("needs a reason"));

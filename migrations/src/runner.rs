@@ -80,11 +80,11 @@ impl<F: FnMut(&Event<'_>)> Observer for F {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RunError {
-    #[error("{file}:{line}:{column}: {message}{}", leftovers_note(.leftovers))]
+    #[error("{file}{}: {message}{}", location_note(*.location), leftovers_note(.leftovers))]
     Sql {
         file: String,
-        line: usize,
-        column: usize,
+        /// Line and column, when PostgreSQL says where in the file the error is.
+        location: Option<(usize, usize)>,
         /// PostgreSQL's message with SQLSTATE, detail and hint.
         message: String,
         code: String,
@@ -109,6 +109,10 @@ impl RunError {
         matches!(self, RunError::Sql { code, .. }
             if code == SqlState::LOCK_NOT_AVAILABLE.code() || code == SqlState::T_R_DEADLOCK_DETECTED.code())
     }
+}
+
+fn location_note(location: Option<(usize, usize)>) -> String {
+    location.map_or_else(String::new, |(line, column)| format!(":{line}:{column}"))
 }
 
 fn leftovers_note(leftovers: &[String]) -> String {
@@ -442,11 +446,12 @@ fn sql_error(script: &Script, error: &postgres::Error, leftovers: Vec<String>) -
     let Some(db) = error.as_db_error() else {
         return connection_error(&file, error);
     };
-    let (line, column) = match db.position() {
+    // Without a position (many errors have none) no line is claimed rather than a wrong one.
+    let location = match db.position() {
         Some(postgres::error::ErrorPosition::Original(position)) => {
-            line_and_column(&script.sql, *position as usize)
+            Some(line_and_column(&script.sql, *position as usize))
         }
-        _ => statement_start(&script.sql),
+        _ => None,
     };
     let mut message = format!("{} (SQLSTATE {})", db.message(), db.code().code());
     if let Some(detail) = db.detail() {
@@ -457,8 +462,7 @@ fn sql_error(script: &Script, error: &postgres::Error, leftovers: Vec<String>) -
     }
     RunError::Sql {
         file,
-        line,
-        column,
+        location,
         message,
         code: db.code().code().to_owned(),
         leftovers,
@@ -480,18 +484,6 @@ fn line_and_column(sql: &str, position: usize) -> (usize, usize) {
     (line, column)
 }
 
-/// Without a position, point at the first line that is not a comment or blank.
-fn statement_start(sql: &str) -> (usize, usize) {
-    let line = sql
-        .lines()
-        .position(|line| {
-            let line = line.trim();
-            !line.is_empty() && !line.starts_with("--")
-        })
-        .map_or(1, |index| index + 1);
-    (line, 1)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -502,6 +494,5 @@ mod tests {
         assert_eq!(line_and_column(sql, 1), (1, 1));
         assert_eq!(line_and_column(sql, 6), (2, 1));
         assert_eq!(line_and_column(sql, 15), (3, 3));
-        assert_eq!(statement_start(sql), (2, 1));
     }
 }

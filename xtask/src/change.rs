@@ -31,7 +31,10 @@ pub fn run<'s>(
         let history = history::read(&mut client).with_context(context)?;
         let chosen = plan(set, &history)?;
         if chosen.is_empty() {
-            println!("{url} is up to date at version {}", version_text(history.newest_applied()));
+            println!(
+                "{url} is up to date at version {}",
+                version_text(history.newest_applied())
+            );
             return Ok(());
         }
         let started = Instant::now();

@@ -47,7 +47,10 @@ impl Journal {
             || project::target_dir().join("migrations.log"),
             Path::to_path_buf,
         );
-        if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+        if let Some(parent) = path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+        {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("cannot create the log folder {}", parent.display()))?;
         }
@@ -111,7 +114,14 @@ impl<'j> Reporter<'j> {
         }
     }
 
-    fn log(&mut self, migration: &Migration, direction: Direction, outcome: &str, duration: Option<Duration>, error: Option<&RunError>) {
+    fn log(
+        &mut self,
+        migration: &Migration,
+        direction: Direction,
+        outcome: &str,
+        duration: Option<Duration>,
+        error: Option<&RunError>,
+    ) {
         let entry = Entry {
             version: Some(migration.version),
             name: Some(&migration.name),
@@ -134,7 +144,10 @@ impl<'j> Reporter<'j> {
 impl Observer for Reporter<'_> {
     fn event(&mut self, event: &Event<'_>) {
         match *event {
-            Event::Started { migration, direction } => {
+            Event::Started {
+                migration,
+                direction,
+            } => {
                 print!("{:>4} {} ... ", direction.as_str(), migration.label());
                 let _ = std::io::stdout().flush();
             }
@@ -146,13 +159,23 @@ impl Observer for Reporter<'_> {
                 );
                 self.log(migration, Direction::Up, "cleaned_up", None, None);
             }
-            Event::Retrying { migration, direction, attempt, wait, error } => {
+            Event::Retrying {
+                migration,
+                direction,
+                attempt,
+                wait,
+                error,
+            } => {
                 println!("lock timeout (attempt {attempt}), retrying in {wait:?}");
                 print!("{:>4} {} ... ", direction.as_str(), migration.label());
                 let _ = std::io::stdout().flush();
                 self.log(migration, direction, "retrying", None, Some(error));
             }
-            Event::Finished { migration, direction, duration } => {
+            Event::Finished {
+                migration,
+                direction,
+                duration,
+            } => {
                 println!("{} ms", duration.as_millis());
                 let outcome = match direction {
                     Direction::Up => "applied",
@@ -160,7 +183,12 @@ impl Observer for Reporter<'_> {
                 };
                 self.log(migration, direction, outcome, Some(duration), None);
             }
-            Event::Failed { migration, direction, duration, error } => {
+            Event::Failed {
+                migration,
+                direction,
+                duration,
+                error,
+            } => {
                 println!("FAILED after {} ms", duration.as_millis());
                 self.log(migration, direction, "failed", Some(duration), Some(error));
             }

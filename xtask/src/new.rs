@@ -34,7 +34,9 @@ pub fn run(args: &NewArgs) -> Result<()> {
          -- Performance: <rows touched, expected duration on production-sized tables>\n\
          {transaction_note}\n"
     );
-    let down = format!("-- Reverts {stem}.sql: undo each of its statements, last first.\n{transaction_note}\n");
+    let down = format!(
+        "-- Reverts {stem}.sql: undo each of its statements, last first.\n{transaction_note}\n"
+    );
     let up_path = dir.join(format!("{stem}.sql"));
     let down_path = dir.join(format!("{stem}.down.sql"));
     create_new(&up_path, &up)?;

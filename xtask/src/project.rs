@@ -11,7 +11,10 @@ pub fn root() -> PathBuf {
 
 /// The migrations folder: the one given, else `migrations/sql` of this workspace.
 pub fn migrations_dir(given: Option<&Path>) -> PathBuf {
-    given.map_or_else(|| shorten(&root().join("migrations/sql")), Path::to_path_buf)
+    given.map_or_else(
+        || shorten(&root().join("migrations/sql")),
+        Path::to_path_buf,
+    )
 }
 
 /// Default output locations live under `target/xtask`.

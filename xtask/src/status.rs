@@ -91,7 +91,12 @@ fn print_table(database: &str, statuses: &[MigrationStatus]) {
     }
     let count = |state: State| statuses.iter().filter(|s| s.state == state).count();
     let mut summary = vec![format!("{} applied", count(State::Applied))];
-    for state in [State::Pending, State::Modified, State::Missing, State::Failed] {
+    for state in [
+        State::Pending,
+        State::Modified,
+        State::Missing,
+        State::Failed,
+    ] {
         if count(state) > 0 {
             summary.push(format!("{} {state}", count(state)));
         }

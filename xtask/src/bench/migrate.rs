@@ -28,7 +28,11 @@ pub fn run(count: usize, rounds: usize, database_url: Option<&str>) -> Result<()
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for round in 1..=rounds {
         // Alternate which goes first, so a warming cache favours neither.
-        let order = if round % 2 == 1 { [true, false] } else { [false, true] };
+        let order = if round % 2 == 1 {
+            [true, false]
+        } else {
+            [false, true]
+        };
         for engine_first in order {
             let scratch = ScratchDatabase::create(&server, "bomizzel_bench")?;
             let elapsed = if engine_first {
@@ -36,9 +40,20 @@ pub fn run(count: usize, rounds: usize, database_url: Option<&str>) -> Result<()
             } else {
                 time_psql(&sh, scratch.url(), &psql_script)?
             };
-            let name = if engine_first { "cargo xtask migrate" } else { "psql" };
-            println!("round {round}: {name:<20} {:>8.1} ms", elapsed.as_secs_f64() * 1e3);
-            if engine_first { ours.push(elapsed.as_secs_f64()) } else { theirs.push(elapsed.as_secs_f64()) }
+            let name = if engine_first {
+                "cargo xtask migrate"
+            } else {
+                "psql"
+            };
+            println!(
+                "round {round}: {name:<20} {:>8.1} ms",
+                elapsed.as_secs_f64() * 1e3
+            );
+            if engine_first {
+                ours.push(elapsed.as_secs_f64())
+            } else {
+                theirs.push(elapsed.as_secs_f64())
+            }
         }
     }
     let (ours, theirs) = (super::median(ours), super::median(theirs));
@@ -81,7 +96,13 @@ fn write_psql_script(dir: &Path, count: usize, path: &Path) -> Result<()> {
     std::fs::write(path, script).context("writing the psql script")
 }
 
-fn time_engine(sh: &Shell, xtask: &Path, url: &DatabaseUrl, dir: &Path, work: &Path) -> Result<Duration> {
+fn time_engine(
+    sh: &Shell,
+    xtask: &Path,
+    url: &DatabaseUrl,
+    dir: &Path,
+    work: &Path,
+) -> Result<Duration> {
     let log = work.join("bench.log");
     let started = Instant::now();
     cmd!(sh, "{xtask} migrate --dir {dir} --log {log}")
@@ -98,11 +119,14 @@ fn time_psql(sh: &Shell, url: &DatabaseUrl, script: &Path) -> Result<Duration> {
     let (user, database) = (url.user(), url.database());
     let password = url.password().unwrap_or_default();
     let started = Instant::now();
-    cmd!(sh, "psql -X -q -v ON_ERROR_STOP=1 -h {host} -p {port} -U {user} -d {database} -f {script}")
-        .env("PGPASSWORD", password)
-        .quiet()
-        .ignore_stdout()
-        .run()
-        .context("psql failed during the benchmark (is psql installed?)")?;
+    cmd!(
+        sh,
+        "psql -X -q -v ON_ERROR_STOP=1 -h {host} -p {port} -U {user} -d {database} -f {script}"
+    )
+    .env("PGPASSWORD", password)
+    .quiet()
+    .ignore_stdout()
+    .run()
+    .context("psql failed during the benchmark (is psql installed?)")?;
     Ok(started.elapsed())
 }

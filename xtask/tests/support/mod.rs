@@ -1,0 +1,217 @@
+//! Test support: every test gets its own scratch database on the real server, its own migrations
+//! folder and its own working directory, so tests run in parallel and share nothing.
+
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use migrations::{DatabaseUrl, ScratchDatabase};
+use postgres::Client;
+use tempfile::TempDir;
+
+/// The server tests run against: `BOMIZZEL_TEST_SERVER`, else the local one `.ci/run` starts.
+pub fn server() -> DatabaseUrl {
+    std::env::var("BOMIZZEL_TEST_SERVER")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+        .parse()
+        .expect("BOMIZZEL_TEST_SERVER is a valid URL")
+}
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+pub struct Fixture {
+    pub db: ScratchDatabase,
+    pub work: TempDir,
+}
+
+/// What a finished `cargo xtask` process said.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn assert_ok(&self) -> &Self {
+        assert_eq!(self.code, 0, "expected success:\n{self}");
+        self
+    }
+
+    /// A failure that the user caused: exit 1 and exactly one `error:` message on stderr.
+    pub fn assert_user_error(&self, needles: &[&str]) -> &Self {
+        assert_eq!(self.code, 1, "expected exit 1:\n{self}");
+        let errors = self
+            .stderr
+            .lines()
+            .filter(|line| line.starts_with("error: "))
+            .count();
+        assert_eq!(errors, 1, "expected exactly one error message:\n{self}");
+        for needle in needles {
+            assert!(
+                self.stderr.contains(needle),
+                "stderr lacks {needle:?}:\n{self}"
+            );
+        }
+        self
+    }
+
+    pub fn all_output(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+impl Fixture {
+    /// An empty database and an empty migrations folder.
+    pub fn new() -> Fixture {
+        let db =
+            ScratchDatabase::create(&server(), "bomizzel_test").expect("create scratch database");
+        let work = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir(work.path().join("sql")).unwrap();
+        Fixture { db, work }
+    }
+
+    /// An empty database and a copy of the project's real migrations.
+    pub fn with_project_migrations() -> Fixture {
+        let fixture = Fixture::new();
+        for entry in std::fs::read_dir(workspace_root().join("migrations/sql")).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, fixture.dir().join(path.file_name().unwrap())).unwrap();
+        }
+        fixture
+    }
+
+    pub fn dir(&self) -> PathBuf {
+        self.work.path().join("sql")
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.work.path().join("migrations.log")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// Writes a migration file into the folder.
+    pub fn write(&self, file: &str, sql: &str) -> &Self {
+        std::fs::write(self.dir().join(file), sql).unwrap();
+        self
+    }
+
+    /// Writes `V{version}__{name}.sql` with documentation and its down file.
+    pub fn migration(&self, version: i32, name: &str, up: &str, down: &str) -> &Self {
+        let header =
+            "-- Purpose: test\n-- Risk: none\n-- Rollback: down file\n-- Performance: none\n";
+        self.write(
+            &format!("V{version:04}__{name}.sql"),
+            &format!("{header}{up}\n"),
+        );
+        self.write(
+            &format!("V{version:04}__{name}.down.sql"),
+            &format!("{down}\n"),
+        )
+    }
+
+    pub fn remove(&self, file: &str) {
+        std::fs::remove_file(self.dir().join(file)).unwrap();
+    }
+
+    /// `cargo xtask ARGS` against this fixture's database (given through `DATABASE_URL`, so no
+    /// password is ever on a command line) and folder.
+    pub fn xtask(&self, args: &[&str]) -> Run {
+        self.xtask_with(args, self.db.url())
+    }
+
+    pub fn xtask_with(&self, args: &[&str], url: &DatabaseUrl) -> Run {
+        let mut command = self.command(args);
+        command.env("DATABASE_URL", url.secret_conninfo());
+        run(command)
+    }
+
+    /// The command with folder and log flags added, and no database chosen yet.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        command
+            .args(args)
+            .current_dir(self.work.path())
+            .env_remove("DATABASE_URL");
+        if matches!(
+            args.first(),
+            Some(&"migrate" | &"rollback" | &"status" | &"new")
+        ) {
+            command.arg("--dir").arg(self.dir());
+        }
+        if matches!(args.first(), Some(&"migrate" | &"rollback")) {
+            command.arg("--log").arg(self.log_path());
+        }
+        command
+    }
+
+    pub fn client(&self) -> Client {
+        self.db
+            .url()
+            .connect("bomizzel-test")
+            .expect("connect to scratch database")
+    }
+
+    /// Versions in refinery's history table (empty when the table does not exist).
+    pub fn applied(&self) -> Vec<i32> {
+        migrations::history::read(&mut self.client())
+            .unwrap()
+            .applied
+            .keys()
+            .copied()
+            .collect()
+    }
+
+    /// User tables, views and functions: what a migration may have left behind.
+    pub fn objects(&self) -> Vec<String> {
+        self.client()
+            .query(
+                "SELECT c.relkind::text || ' ' || c.relname FROM pg_class c
+                 JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE n.nspname = 'public' AND c.relkind IN ('r', 'v', 'm', 'i', 'S')
+                   AND c.relname NOT LIKE 'refinery_schema_history%'
+                   AND c.relname NOT LIKE 'bomizzel_migration_state%'
+                 UNION ALL
+                 SELECT 'f ' || p.proname FROM pg_proc p
+                 JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public'
+                 ORDER BY 1",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect()
+    }
+}
+
+pub fn run(mut command: Command) -> Run {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = command.output().expect("run xtask");
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
