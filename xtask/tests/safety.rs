@@ -279,33 +279,38 @@ fn passwords_never_appear_in_output_or_log() {
 fn a_wrong_password_is_named_as_such() {
     let fixture = Fixture::with_project_migrations();
     let mut admin = fixture.client();
-    let enforced: i64 = admin
-        .query_one(
-            "SELECT count(*) FROM pg_hba_file_rules
-             WHERE '+bomizzel_password_required' = ANY (user_name) AND auth_method = 'scram-sha-256'",
-            &[],
-        )
-        .unwrap()
-        .get(0);
-    assert!(
-        enforced > 0,
-        "this server does not ask members of bomizzel_password_required for a password; run `sudo bash ci/setup-postgres.sh` once"
-    );
     let role = format!("{}_pw", fixture.db.name());
+    // Membership in bomizzel_password_required is what ci/setup-postgres.sh makes the local
+    // server check passwords for; a server that checks everyone's needs no such role.
     admin
         .batch_execute(&format!(
-            "CREATE ROLE {role} LOGIN PASSWORD 'right-password' IN ROLE bomizzel_password_required"
+            "DO $$ BEGIN
+                 IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bomizzel_password_required') THEN
+                     CREATE ROLE bomizzel_password_required NOLOGIN;
+                 END IF;
+             END $$;
+             CREATE ROLE {role} LOGIN PASSWORD 'right-password' IN ROLE bomizzel_password_required"
         ))
         .unwrap();
-    let url = format!(
-        "postgres://{role}:wrong-password@127.0.0.1:{}/{}",
+    let url: migrations::DatabaseUrl = format!(
+        "postgres://{role}:wrong-password@{}:{}/{}",
+        fixture.db.url().host(),
         fixture.db.url().port(),
         fixture.db.name()
-    );
-    let run = fixture.xtask_with(&["migrate"], &url.parse().unwrap());
+    )
+    .parse()
+    .unwrap();
+    let server_checks_passwords = url.connect("bomizzel-test").is_err();
+    let outcome = fixture.xtask_with(&["migrate"], &url);
     admin.batch_execute(&format!("DROP ROLE {role}")).unwrap();
-    run.assert_user_error(&["rejected the password for user", &role]);
-    assert!(!run.all_output().contains("wrong-password"));
+    if !server_checks_passwords {
+        let advice = "this server accepts any password on loopback; run `sudo bash ci/setup-postgres.sh` once";
+        assert!(std::env::var_os("CI").is_none(), "{advice}");
+        eprintln!("skipped: {advice}");
+        return;
+    }
+    outcome.assert_user_error(&["rejected the password for user", &role]);
+    assert!(!outcome.all_output().contains("wrong-password"));
     assert!(fixture.applied().is_empty());
 }
 
