@@ -141,8 +141,13 @@ impl Documentation {
         value
             .as_deref()
             .map(str::trim)
-            .filter(|text| !text.is_empty() && !(text.starts_with('<') && text.ends_with('>')))
+            .filter(|text| !text.is_empty() && !is_placeholder(text))
     }
+}
+
+/// `<what goes here>`, as `xtask new` writes it: present, but not yet written.
+fn is_placeholder(text: &str) -> bool {
+    text.starts_with('<') && text.ends_with('>')
 }
 
 /// A problem in one line of a script's comments.

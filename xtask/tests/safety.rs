@@ -369,3 +369,22 @@ fn a_failed_rollback_keeps_the_migration_applied() {
     assert_eq!(fixture.applied(), vec![1]);
     assert_eq!(fixture.objects(), vec!["r one".to_owned()]);
 }
+
+#[test]
+fn statement_timeout_stops_a_slow_migration_and_rolls_it_back() {
+    let fixture = Fixture::new();
+    fixture.migration(
+        1,
+        "slow",
+        "CREATE TABLE slow (id int);\nSELECT pg_sleep(5);",
+        "DROP TABLE slow;",
+    );
+    fixture
+        .xtask(&["migrate", "--statement-timeout", "200ms"])
+        .assert_user_error(&[
+            "V0001__slow.sql",
+            "canceling statement due to statement timeout",
+        ]);
+    assert!(fixture.applied().is_empty());
+    assert!(fixture.objects().is_empty());
+}
