@@ -7,7 +7,9 @@ pub mod history;
 pub mod lock;
 pub mod model;
 pub mod plan;
+pub mod roundtrip;
 pub mod runner;
+pub mod schema;
 pub mod source;
 pub mod status;
 

@@ -440,6 +440,11 @@ fn connection_error(file: &str, error: &postgres::Error) -> RunError {
     }
 }
 
+/// `file[:line:col]: message (SQLSTATE ...)` for an error a script raised.
+pub fn describe_sql_error(script: &Script, error: &postgres::Error) -> String {
+    sql_error(script, error, Vec::new()).to_string()
+}
+
 /// PostgreSQL's error, placed at the line and column of the script where it happened.
 fn sql_error(script: &Script, error: &postgres::Error, leftovers: Vec<String>) -> RunError {
     let file = script.file_name();
