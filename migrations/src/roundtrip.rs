@@ -76,7 +76,11 @@ pub struct Report {
 }
 
 /// Runs the round-trip on `client`, a scratch database nobody else uses.
-pub fn run(client: &mut Client, set: &MigrationSet, options: &Options) -> Result<Report, postgres::Error> {
+pub fn run(
+    client: &mut Client,
+    set: &MigrationSet,
+    options: &Options,
+) -> Result<Report, postgres::Error> {
     let scoped = install_scope_recorder(client)?;
     let mut migrations = Vec::new();
     for migration in &set.migrations {
@@ -120,7 +124,9 @@ fn install_scope_recorder(client: &mut Client) -> Result<bool, postgres::Error> 
             transaction.commit()?;
             Ok(true)
         }
-        Err(error) if error.code() == Some(&postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) => Ok(false),
+        Err(error) if error.code() == Some(&postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) => {
+            Ok(false)
+        }
         Err(error) => Err(error),
     }
 }
@@ -144,7 +150,10 @@ fn in_one_transaction(
     }
     transaction.batch_execute("SAVEPOINT after_up")?;
     let touched_by_up = touched(&mut transaction, scoped)?;
-    report.warnings.extend(fill_tables(&mut transaction, touched_by_up.as_deref().unwrap_or(&[])));
+    report.warnings.extend(fill_tables(
+        &mut transaction,
+        touched_by_up.as_deref().unwrap_or(&[]),
+    ));
     // A failed down or re-up: rebuild by keeping the state right after the up, and go on.
     if !run_script(&mut transaction, &migration.down, Step::Down, &mut report)? {
         transaction.batch_execute("ROLLBACK TO SAVEPOINT after_up")?;
@@ -152,14 +161,17 @@ fn in_one_transaction(
         return Ok(report);
     }
     transaction.batch_execute("SAVEPOINT after_down")?;
-    if !run_script(&mut transaction, &migration.up, Step::Reup, &mut report)? {
-        transaction.batch_execute("ROLLBACK TO SAVEPOINT after_up")?;
-        transaction.commit()?;
-        return Ok(report);
+    // A failed re-up is often a down that did not restore: compare what the down left either way.
+    let reup_ran = run_script(&mut transaction, &migration.up, Step::Reup, &mut report)?;
+    if !reup_ran {
+        transaction.batch_execute("ROLLBACK TO SAVEPOINT after_down")?;
     }
     let names = touched(&mut transaction, scoped)?;
     let scope = names.as_deref().map_or(Scope::All, Scope::Names);
-    let after_reup = Snapshot::read(&mut transaction, scope)?;
+    let after_reup = match reup_ran {
+        true => Some(Snapshot::read(&mut transaction, scope)?),
+        false => None,
+    };
     transaction.batch_execute("ROLLBACK TO SAVEPOINT after_down")?;
     let after_down = Snapshot::read(&mut transaction, scope)?;
     transaction.batch_execute("ROLLBACK TO SAVEPOINT after_up")?;
@@ -168,7 +180,14 @@ fn in_one_transaction(
     let before = Snapshot::read(&mut transaction, scope)?;
     transaction.batch_execute(&migration.up.sql)?;
     transaction.commit()?;
-    compare(&mut report, [&before, &after_down, &after_up, &after_reup], options);
+    compare(
+        &mut report,
+        &before,
+        &after_down,
+        &after_up,
+        after_reup.as_ref(),
+        options,
+    );
     Ok(report)
 }
 
@@ -197,16 +216,28 @@ fn step_by_step(
             before.objects.get(&object) != after_up.objects.get(&object)
         })
         .collect();
-    report.warnings.extend(fill_tables(client, &touched_tables));
+    // The generator uses savepoints, so it needs a transaction even here.
+    let mut transaction = client.transaction()?;
+    report
+        .warnings
+        .extend(fill_tables(&mut transaction, &touched_tables));
+    transaction.commit()?;
     if !run_script(client, &migration.down, Step::Down, &mut report)? {
         return Ok(report);
     }
     let after_down = Snapshot::read(client, Scope::All)?;
-    if !run_script(client, &migration.up, Step::Reup, &mut report)? {
-        return Ok(report);
-    }
-    let after_reup = Snapshot::read(client, Scope::All)?;
-    compare(&mut report, [&before, &after_down, &after_up, &after_reup], options);
+    let after_reup = match run_script(client, &migration.up, Step::Reup, &mut report)? {
+        true => Some(Snapshot::read(client, Scope::All)?),
+        false => None,
+    };
+    compare(
+        &mut report,
+        &before,
+        &after_down,
+        &after_up,
+        after_reup.as_ref(),
+        options,
+    );
     Ok(report)
 }
 
@@ -238,12 +269,18 @@ fn run_script(
 
 /// The names the scripts touched so far, `None` for "everything" (unscoped, or a command whose
 /// objects the recorder could not name).
-fn touched(client: &mut impl GenericClient, scoped: bool) -> Result<Option<Vec<String>>, postgres::Error> {
+fn touched(
+    client: &mut impl GenericClient,
+    scoped: bool,
+) -> Result<Option<Vec<String>>, postgres::Error> {
     if !scoped {
         return Ok(None);
     }
     let names: Vec<String> = client
-        .query("SELECT DISTINCT name FROM bomizzel_roundtrip.touched ORDER BY 1", &[])?
+        .query(
+            "SELECT DISTINCT name FROM bomizzel_roundtrip.touched ORDER BY 1",
+            &[],
+        )?
         .iter()
         .map(|row| row.get(0))
         .collect();
@@ -254,21 +291,36 @@ fn touched(client: &mut impl GenericClient, scoped: bool) -> Result<Option<Vec<S
     })
 }
 
-/// Down must restore the schema before up; re-up must reproduce the schema after up.
-fn compare(report: &mut MigrationReport, [before, after_down, after_up, after_reup]: [&Snapshot; 4], options: &Options) {
-    for (step, expected, actual) in [(Step::Down, before, after_down), (Step::Reup, after_up, after_reup)] {
-        let label = match step {
-            Step::Down => "after down",
-            _ => "after re-up",
-        };
+/// Down must restore the schema before up; re-up (when it ran) must reproduce the schema after
+/// up. A down that did not restore is the failing step even when the re-up then failed on it.
+fn compare(
+    report: &mut MigrationReport,
+    before: &Snapshot,
+    after_down: &Snapshot,
+    after_up: &Snapshot,
+    after_reup: Option<&Snapshot>,
+    options: &Options,
+) {
+    let mut record = |step: Step, label: &str, expected: &Snapshot, actual: &Snapshot| {
+        let mut failed = false;
         for Difference { kind, text } in expected.diff(actual) {
             let text = format!("{label}: {text}");
             if kind == DifferenceKind::ColumnOrder && !options.strict_column_order {
                 report.warnings.push(text);
             } else {
-                report.failed_step.get_or_insert(step);
+                failed = true;
                 report.differences.push(text);
             }
         }
+        if failed {
+            report.failed_step = Some(match (step, report.failed_step) {
+                (Step::Reup, Some(earlier)) => earlier,
+                _ => step,
+            });
+        }
+    };
+    record(Step::Down, "after down", before, after_down);
+    if let Some(after_reup) = after_reup {
+        record(Step::Reup, "after re-up", after_up, after_reup);
     }
 }

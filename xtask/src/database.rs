@@ -4,8 +4,10 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use migrations::history;
 use migrations::lock::MigrationLock;
-use migrations::{DatabaseUrl, MigrationSet};
+use migrations::runner::{Event, Runner};
+use migrations::{DatabaseUrl, Direction, Migration, MigrationSet, ScratchDatabase};
 
 use crate::flags::{ChangeArgs, DatabaseArgs};
 use crate::project;
@@ -131,4 +133,18 @@ pub fn settings(url: &DatabaseUrl, change: &ChangeArgs) -> migrations::runner::S
         retry_backoff: change.retry_backoff,
         applied_by: format!("{}@{host} ({APPLICATION})", url.user()),
     }
+}
+
+/// A scratch database on `server` with every migration of `set` applied by the engine, dropped
+/// when the value goes away.
+pub fn migrated_scratch(server: &DatabaseUrl, set: &MigrationSet) -> Result<ScratchDatabase> {
+    let scratch = ScratchDatabase::create(server, "bomizzel_check")
+        .with_context(|| format!("creating a scratch database on {}", server.server()))?;
+    let mut client = scratch.url().connect(APPLICATION)?;
+    history::ensure_tables(&mut client).context("creating the history tables")?;
+    let all: Vec<&Migration> = set.migrations.iter().collect();
+    Runner::new(&mut client, migrations::runner::Settings::default())
+        .run(&all, Direction::Up, &mut |_: &Event<'_>| {})
+        .context("applying the migrations to a scratch database")?;
+    Ok(scratch)
 }

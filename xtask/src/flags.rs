@@ -23,6 +23,16 @@ pub enum Command {
     Status(StatusArgs),
     /// Create the next-numbered migration and its rollback, with the documentation header.
     New(NewArgs),
+    /// Write or check the committed schema snapshot (migrations/schema.snapshot).
+    Schema(SchemaArgs),
+    /// On a scratch database: up, down, up again for every migration, comparing schemas, with data.
+    TestRollbackRoundtrip(RoundtripArgs),
+    /// Post-migration checks on a live database: history, invalid indexes, schema vs snapshot.
+    Verify(VerifyArgs),
+    /// Everything CI checks, in order, timed: lint, files, apply, round-trip, snapshot, verify, backend tests.
+    CheckMigrations(CheckMigrationsArgs),
+    /// Convert another tool's migrations folder into this layout.
+    Import(ImportArgs),
     /// Benchmarks that print a ratio against a baseline measured in the same run.
     Bench(BenchArgs),
 }
@@ -105,6 +115,99 @@ pub struct StatusArgs {
     /// Exit non-zero when anything is pending, modified, missing or failed
     #[arg(long)]
     pub check: bool,
+}
+
+/// For commands that make their own scratch databases on a server.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Server to create scratch databases on [default: as for migrate, database postgres]
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Migrations folder [default: migrations/sql of this workspace]
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    #[command(subcommand)]
+    pub command: SchemaCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SchemaCommand {
+    /// Apply every migration to a scratch database and write its schema snapshot.
+    Dump {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Snapshot file [default: schema.snapshot beside the migrations folder]
+        #[arg(long, value_name = "FILE")]
+        snapshot: Option<PathBuf>,
+        /// Only check that the file is up to date (exit 1 and list the differences otherwise)
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RoundtripArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Start at this version (earlier migrations are only applied)
+    #[arg(long, value_name = "V")]
+    pub from: Option<Version>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// A changed column order fails instead of warning
+    #[arg(long)]
+    pub strict_column_order: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Snapshot file [default: schema.snapshot beside the migrations folder]
+    #[arg(long, value_name = "FILE")]
+    pub snapshot: Option<PathBuf>,
+    /// Pending migrations are not a failure
+    #[arg(long)]
+    pub allow_pending: bool,
+    /// A changed column order fails instead of warning
+    #[arg(long)]
+    pub strict_column_order: bool,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckMigrationsArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// A changed column order fails instead of warning
+    #[arg(long)]
+    pub strict_column_order: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ImportSource {
+    Diesel,
+    Sqlx,
+    GolangMigrate,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The tool the migrations come from
+    #[arg(long = "from", value_enum)]
+    pub source_tool: ImportSource,
+    /// Its migrations folder
+    pub source: PathBuf,
+    /// Where to write them (must hold no migrations yet) [default: migrations/sql]
+    #[arg(long, value_name = "DIR")]
+    pub into: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

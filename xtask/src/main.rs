@@ -1,17 +1,21 @@
 //! `cargo xtask`: the Bomizzel migration workflow. This file only parses flags and dispatches;
 //! each command lives in its own module, found in one hop from the match below.
 
+mod bench;
+mod change;
+mod check_migrations;
 mod database;
 mod flags;
+mod import;
 mod journal;
 mod migrate;
 mod new;
 mod project;
 mod rollback;
+mod schema;
 mod status;
-
-mod bench;
-mod change;
+mod test_rollback_roundtrip;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -24,6 +28,11 @@ fn main() -> ExitCode {
         flags::Command::Rollback(args) => rollback::run(&args),
         flags::Command::Status(args) => status::run(&args),
         flags::Command::New(args) => new::run(&args),
+        flags::Command::Schema(args) => schema::run(&args),
+        flags::Command::TestRollbackRoundtrip(args) => test_rollback_roundtrip::run(&args),
+        flags::Command::Verify(args) => verify::run(&args),
+        flags::Command::CheckMigrations(args) => check_migrations::run(&args),
+        flags::Command::Import(args) => import::run(&args),
         flags::Command::Bench(args) => bench::run(&args),
     };
     match outcome {

@@ -30,3 +30,16 @@ fn shorten(path: &Path) -> PathBuf {
         .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
         .unwrap_or_else(|| path.to_path_buf())
 }
+
+/// The committed schema snapshot: the one given, else `schema.snapshot` beside the migrations folder.
+pub fn snapshot_path(migrations_dir: &Path, given: Option<&Path>) -> PathBuf {
+    given.map_or_else(
+        || {
+            migrations_dir
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join("schema.snapshot")
+        },
+        Path::to_path_buf,
+    )
+}

@@ -43,12 +43,12 @@ pub fn fill_tables(client: &mut impl GenericClient, names: &[String]) -> Vec<Str
 }
 
 fn fill(client: &mut impl GenericClient, table: &str, depth: usize) -> Result<(), String> {
-    let columns = columns(client, table).map_err(|error| error.to_string())?;
+    let columns = columns(client, table).map_err(|error| message(&error))?;
     for column in columns.iter().filter(|column| column.needs_value) {
         if let Some((parent, _)) = &column.parent {
             let empty = client
                 .query_one(&format!("SELECT NOT EXISTS (SELECT FROM {parent})"), &[])
-                .map_err(|error| error.to_string())?
+                .map_err(|error| message(&error))?
                 .get::<_, bool>(0);
             if empty {
                 if depth >= MAX_PARENT_DEPTH {
@@ -128,19 +128,19 @@ fn insert_row(
         };
         client
             .batch_execute("SAVEPOINT bomizzel_generated_row")
-            .map_err(|error| error.to_string())?;
+            .map_err(|error| message(&error))?;
         match client.batch_execute(&statement) {
             Ok(()) => {
                 return client
                     .batch_execute("RELEASE SAVEPOINT bomizzel_generated_row")
-                    .map_err(|error| error.to_string())
+                    .map_err(|error| message(&error))
             }
             Err(error) => {
                 client
                     .batch_execute("ROLLBACK TO SAVEPOINT bomizzel_generated_row")
-                    .map_err(|error| error.to_string())?;
+                    .map_err(|error| message(&error))?;
                 let db = error.as_db_error();
-                last_error = db.map_or_else(|| error.to_string(), |db| db.message().to_owned());
+                last_error = message(&error);
                 let check = db
                     .filter(|db| *db.code() == SqlState::CHECK_VIOLATION)
                     .and_then(|db| db.constraint().map(str::to_owned));
@@ -174,12 +174,16 @@ fn generated_value(
     let type_name = column.type_name.as_str();
     let base = type_name.split('(').next().unwrap_or(type_name).trim();
     let value = match base {
-        "smallint" | "integer" | "bigint" | "numeric" | "real" | "double precision" => n.to_string(),
+        "smallint" | "integer" | "bigint" | "numeric" | "real" | "double precision" => {
+            n.to_string()
+        }
         "boolean" => "false".to_owned(),
         "text" | "character varying" | "character" | "citext" | "name" => format!("'x{n}'"),
         "uuid" => format!("'00000000-0000-4000-8000-{n:012}'"),
         "date" => "current_date".to_owned(),
-        "timestamp with time zone" | "timestamp without time zone" | "time without time zone"
+        "timestamp with time zone"
+        | "timestamp without time zone"
+        | "time without time zone"
         | "time with time zone" => "now()".to_owned(),
         "interval" => "'1 day'".to_owned(),
         "json" | "jsonb" => "'{}'".to_owned(),
@@ -193,11 +197,16 @@ fn generated_value(
                     "SELECT enumlabel::text FROM pg_enum WHERE enumtypid = $1 ORDER BY enumsortorder LIMIT 1",
                     &[&column.type_oid],
                 )
-                .map_err(|error| error.to_string())?
+                .map_err(|error| message(&error))?
                 .map(|row| row.get(0));
             match label {
                 Some(label) => quote_literal(&label),
-                None => return Err(format!("no generator for column {} of type {type_name}", column.name)),
+                None => {
+                    return Err(format!(
+                        "no generator for column {} of type {type_name}",
+                        column.name
+                    ))
+                }
             }
         }
     };
@@ -219,7 +228,7 @@ fn values_satisfying(
              FROM pg_constraint co WHERE co.conrelid = to_regclass($1) AND co.conname = $2",
             &[&table, &constraint],
         )
-        .map_err(|error| error.to_string())?;
+        .map_err(|error| message(&error))?;
     let Some(found) = found else {
         return Ok(Vec::new());
     };
@@ -231,7 +240,12 @@ fn values_satisfying(
         .map(|literal| like_pattern_example(&literal, row + 1))
         .or_else(|| first_number(&definition));
     Ok(literal
-        .map(|value| columns.into_iter().map(|column| (column, value.clone())).collect())
+        .map(|value| {
+            columns
+                .into_iter()
+                .map(|column| (column, value.clone()))
+                .collect()
+        })
         .unwrap_or_default())
 }
 
@@ -273,6 +287,12 @@ fn first_number(definition: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+fn message(error: &postgres::Error) -> String {
+    error
+        .as_db_error()
+        .map_or_else(|| error.to_string(), |db| db.message().to_owned())
+}
+
 fn quote_literal(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
 }
@@ -292,6 +312,9 @@ mod tests {
             vec!["open".to_owned(), "it's".to_owned()]
         );
         assert_eq!(like_pattern_example("%_@_%", 2), "x2y@yx2");
-        assert_eq!(first_number("CHECK (priority >= 0 AND priority <= 4)").as_deref(), Some("0"));
+        assert_eq!(
+            first_number("CHECK (priority >= 0 AND priority <= 4)").as_deref(),
+            Some("0")
+        );
     }
 }

@@ -29,7 +29,10 @@ pub enum Scope<'a> {
 pub const COLUMN_ORDER: &str = "column order";
 
 impl Snapshot {
-    pub fn read(client: &mut impl GenericClient, scope: Scope<'_>) -> Result<Snapshot, postgres::Error> {
+    pub fn read(
+        client: &mut impl GenericClient,
+        scope: Scope<'_>,
+    ) -> Result<Snapshot, postgres::Error> {
         let names: Option<Vec<String>> = match scope {
             Scope::All => None,
             Scope::Names(names) => Some(names.to_vec()),
@@ -138,8 +141,12 @@ impl Snapshot {
             self.objects.keys().chain(after.objects.keys()).collect();
         for object in objects {
             match (self.objects.get(object), after.objects.get(object)) {
-                (Some(_), None) => differences.push(Difference::definition(format!("{object}: removed"))),
-                (None, Some(_)) => differences.push(Difference::definition(format!("{object}: added"))),
+                (Some(_), None) => {
+                    differences.push(Difference::definition(format!("{object}: removed")))
+                }
+                (None, Some(_)) => {
+                    differences.push(Difference::definition(format!("{object}: added")))
+                }
                 (before, after) => {
                     let (before, after) = (before.unwrap_or(&none), after.unwrap_or(&none));
                     let attributes: std::collections::BTreeSet<&String> =
@@ -174,12 +181,20 @@ fn describe_change(old: Option<&String>, new: Option<&String>) -> String {
     if !multi_line {
         return format!("{} -> {}", show(old), show(new));
     }
-    let (old, new) = (old.map_or("", String::as_str), new.map_or("", String::as_str));
-    let (old_lines, new_lines): (Vec<&str>, Vec<&str>) = (old.lines().collect(), new.lines().collect());
+    let (old, new) = (
+        old.map_or("", String::as_str),
+        new.map_or("", String::as_str),
+    );
+    let (old_lines, new_lines): (Vec<&str>, Vec<&str>) =
+        (old.lines().collect(), new.lines().collect());
     let line = (0..old_lines.len().max(new_lines.len()))
         .find(|&index| old_lines.get(index) != new_lines.get(index))
         .unwrap_or(0);
-    let quoted = |lines: &[&str]| lines.get(line).map_or_else(|| "(none)".to_owned(), |text| format!("{:?}", text.trim()));
+    let quoted = |lines: &[&str]| {
+        lines
+            .get(line)
+            .map_or_else(|| "(none)".to_owned(), |text| format!("{:?}", text.trim()))
+    };
     format!(
         "changed at line {}: {} -> {}",
         line + 1,
@@ -245,11 +260,18 @@ mod tests {
         let original = snapshot(&[
             ("table tickets", "column priority: default", "0"),
             ("table tickets", "column order", "id, priority"),
-            ("function f()", "definition", "CREATE FUNCTION f()\n\n  RETURNS int = 1\nAS $$ x $$"),
+            (
+                "function f()",
+                "definition",
+                "CREATE FUNCTION f()\n\n  RETURNS int = 1\nAS $$ x $$",
+            ),
             ("schema public", "exists", "yes"),
         ]);
         let text = original.render();
-        assert!(text.contains("table tickets\n    column order = id, priority\n"), "{text}");
+        assert!(
+            text.contains("table tickets\n    column order = id, priority\n"),
+            "{text}"
+        );
         assert_eq!(Snapshot::parse(&text).unwrap(), original);
     }
 
@@ -265,7 +287,11 @@ mod tests {
             ("table tickets", "column order", "id, title, priority"),
             ("function f()", "definition", "BEGIN\n  RETURN OLD;\nEND"),
         ]);
-        let texts: Vec<String> = before.diff(&after).iter().map(ToString::to_string).collect();
+        let texts: Vec<String> = before
+            .diff(&after)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         assert_eq!(
             texts,
             vec![

@@ -3,6 +3,9 @@
 -- not O(size of the schema)). '*' means "could not tell: compare everything".
 CREATE SCHEMA bomizzel_roundtrip;
 CREATE TABLE bomizzel_roundtrip.touched (name text NOT NULL);
+-- A dropped index can no longer be looked up when sql_drop fires: remember each index's table
+-- while it exists.
+CREATE TABLE bomizzel_roundtrip.index_owner (index_name text PRIMARY KEY, owner text NOT NULL);
 
 CREATE FUNCTION bomizzel_roundtrip.record_ddl() RETURNS event_trigger
 LANGUAGE plpgsql AS $$
@@ -49,6 +52,18 @@ BEGIN
             (SELECT quote_ident(extname) FROM pg_extension WHERE oid = c.objid)
     END, '*')
     FROM pg_event_trigger_ddl_commands() c;
+
+    INSERT INTO bomizzel_roundtrip.index_owner (index_name, owner)
+    SELECT format('%I.%I', index_namespace.nspname, index_class.relname),
+           format('%I.%I', table_namespace.nspname, table_class.relname)
+    FROM pg_index i
+    JOIN pg_class index_class ON index_class.oid = i.indexrelid
+    JOIN pg_namespace index_namespace ON index_namespace.oid = index_class.relnamespace
+    JOIN pg_class table_class ON table_class.oid = i.indrelid
+    JOIN pg_namespace table_namespace ON table_namespace.oid = table_class.relnamespace
+    WHERE format('%I.%I', table_namespace.nspname, table_class.relname)
+          IN (SELECT name FROM bomizzel_roundtrip.touched)
+    ON CONFLICT (index_name) DO UPDATE SET owner = EXCLUDED.owner;
 END
 $$;
 
@@ -57,8 +72,12 @@ LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO bomizzel_roundtrip.touched (name)
     SELECT CASE
+        WHEN d.object_type = 'index'
+            THEN coalesce((SELECT owner FROM bomizzel_roundtrip.index_owner
+                           WHERE index_name = format('%I.%I', d.schema_name, d.object_name)),
+                          format('%I.%I', d.schema_name, d.object_name))
         WHEN d.object_type IN ('table', 'view', 'materialized view', 'sequence', 'foreign table',
-                               'index', 'composite type')
+                               'composite type')
             THEN format('%I.%I', d.schema_name, d.object_name)
         WHEN d.object_type IN ('table constraint', 'trigger', 'policy', 'rule', 'table column',
                                'default value')

@@ -152,10 +152,19 @@ impl Fixture {
             .args(args)
             .current_dir(self.work.path())
             .env_remove("DATABASE_URL");
-        if matches!(
+        let takes_dir = matches!(
             args.first(),
-            Some(&"migrate" | &"rollback" | &"status" | &"new")
-        ) {
+            Some(
+                &"migrate"
+                    | &"rollback"
+                    | &"status"
+                    | &"new"
+                    | &"verify"
+                    | &"test-rollback-roundtrip"
+                    | &"check-migrations"
+            )
+        ) || args.starts_with(&["schema", "dump"]);
+        if takes_dir {
             command.arg("--dir").arg(self.dir());
         }
         if matches!(args.first(), Some(&"migrate" | &"rollback")) {

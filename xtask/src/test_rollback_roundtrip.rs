@@ -1,0 +1,129 @@
+//! `cargo xtask test-rollback-roundtrip`: every migration's down restores the schema, with data,
+//! and its up runs again afterwards (see `migrations::roundtrip`).
+
+use anyhow::{Context, Result};
+use migrations::roundtrip::{self, Options, Report};
+use migrations::ScratchDatabase;
+use serde::Serialize;
+
+use crate::database;
+use crate::flags::{Format, RoundtripArgs};
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    migrations: Vec<JsonMigration<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonMigration<'a> {
+    version: i32,
+    name: &'a str,
+    result: &'static str,
+    step: Option<&'static str>,
+    error: Option<&'a str>,
+    differences: &'a [String],
+    warnings: &'a [String],
+}
+
+pub fn run(args: &RoundtripArgs) -> Result<()> {
+    let set = database::load(args.server.dir.as_deref())?;
+    let server = database::server(args.server.database_url.as_deref())?;
+    let report = run_on_scratch(&server, &set, args.from, args.strict_column_order)?;
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&json(&report))?),
+        Format::Text => print_text(&report),
+    }
+    let failed = report.migrations.iter().filter(|m| !m.passed()).count();
+    if failed > 0 {
+        anyhow::bail!(
+            "{failed} of {} migrations failed the rollback round-trip",
+            report.migrations.len()
+        );
+    }
+    Ok(())
+}
+
+pub fn run_on_scratch(
+    server: &migrations::DatabaseUrl,
+    set: &migrations::MigrationSet,
+    from: Option<migrations::Version>,
+    strict_column_order: bool,
+) -> Result<Report> {
+    let scratch = ScratchDatabase::create(server, "bomizzel_roundtrip")
+        .with_context(|| format!("creating a scratch database on {}", server.server()))?;
+    let mut client = scratch.url().connect(database::APPLICATION)?;
+    let options = Options {
+        from,
+        strict_column_order,
+    };
+    roundtrip::run(&mut client, set, &options)
+        .context("the round-trip lost its database connection")
+}
+
+fn json(report: &Report) -> JsonReport<'_> {
+    JsonReport {
+        migrations: report
+            .migrations
+            .iter()
+            .map(|m| JsonMigration {
+                version: m.version,
+                name: &m.name,
+                result: if m.passed() { "passed" } else { "failed" },
+                step: m.failed_step.map(roundtrip::Step::as_str),
+                error: m.error.as_deref(),
+                differences: &m.differences,
+                warnings: &m.warnings,
+            })
+            .collect(),
+    }
+}
+
+pub fn print_text(report: &Report) {
+    for line in text_lines(report) {
+        println!("{line}");
+    }
+}
+
+/// The human-readable report, one line each: a verdict per migration, its error, differences
+/// and warnings indented below, and a summary.
+pub fn text_lines(report: &Report) -> Vec<String> {
+    let width = report
+        .migrations
+        .iter()
+        .map(|m| migrations::model::label(m.version, &m.name).len())
+        .max()
+        .unwrap_or(0);
+    let mut lines = Vec::new();
+    for migration in &report.migrations {
+        let label = migrations::model::label(migration.version, &migration.name);
+        lines.push(match migration.failed_step {
+            None => format!("{label:<width$}  passed"),
+            Some(step) => format!("{label:<width$}  FAILED at {}", step.as_str()),
+        });
+        lines.extend(migration.error.iter().map(|error| format!("    {error}")));
+        lines.extend(
+            migration
+                .differences
+                .iter()
+                .map(|difference| format!("    {difference}")),
+        );
+        lines.extend(
+            migration
+                .warnings
+                .iter()
+                .map(|warning| format!("    warning: {warning}")),
+        );
+    }
+    let passed = report.migrations.iter().filter(|m| m.passed()).count();
+    lines.push(format!(
+        "{} migrations: {passed} passed, {} failed{}",
+        report.migrations.len(),
+        report.migrations.len() - passed,
+        if report.scoped {
+            ""
+        } else {
+            " (whole-schema snapshots: no privilege to create event triggers)"
+        }
+    ));
+    lines
+}
