@@ -2,26 +2,26 @@
 //! down file restores exactly the schema before it, with data in the tables, and that its up file
 //! runs again afterwards to the same schema.
 //!
-//! For a transactional pair everything happens in one transaction with savepoints:
+//! A transactional pair runs in one transaction, snapshots taken between the steps:
 //!
 //! ```text
-//! SAVEPOINT before_up; up; SAVEPOINT after_up; <generated rows>; down; SAVEPOINT after_down; up
-//!   snapshot (re-up) ; ROLLBACK TO after_down  -> snapshot (down)
-//!   ROLLBACK TO after_up -> snapshot (up)      ; ROLLBACK TO before_up  -> snapshot (before)
-//! up; COMMIT
+//! snapshot; SAVEPOINT before_up; up; snapshot; SAVEPOINT after_up; <generated rows>; down;
+//! snapshot; SAVEPOINT after_down; up again; snapshot; ROLLBACK TO after_up; COMMIT
 //! ```
 //!
-//! Event triggers record which objects the scripts touched, so each snapshot reads only those:
-//! the cost of a step follows the size of the migration, not of the schema, and the whole run
-//! is O(number of migrations). Without the privilege to create event triggers, or for scripts
-//! outside a transaction, whole-schema snapshots are taken instead.
+//! Snapshots read only the objects the pair's SQL names, so a step costs what the migration
+//! costs, not what the schema costs, and the whole run is O(number of migrations). Event
+//! triggers record what the scripts really touched; when that reaches past the names (a CASCADE),
+//! the snapshots are taken again over both, going back through the savepoints. Without the
+//! privilege to create event triggers, or for scripts outside a transaction, whole-schema
+//! snapshots are taken instead.
 
 use postgres::{Client, GenericClient};
 
 use crate::model::{Migration, Script, Version};
 use crate::runner::describe_sql_error;
 use crate::schema::data::fill_tables;
-use crate::schema::{Difference, DifferenceKind, Scope, Snapshot};
+use crate::schema::{Difference, DifferenceKind, Scope, Snapshot, SnapshotReader};
 use crate::source::MigrationSet;
 
 const SCOPE_SETUP: &str = include_str!("schema/scope.sql");
@@ -81,7 +81,10 @@ pub fn run(
     set: &MigrationSet,
     options: &Options,
 ) -> Result<Report, postgres::Error> {
+    // A scratch database: its commits need not wait for the disk.
+    client.batch_execute("SET synchronous_commit = off")?;
     let scoped = install_scope_recorder(client)?;
+    let reader = SnapshotReader::prepare(client)?;
     let mut migrations = Vec::new();
     for migration in &set.migrations {
         if options.from.is_some_and(|from| migration.version < from) {
@@ -96,9 +99,9 @@ pub fn run(
         let transactional =
             !migration.up.directives.no_transaction && !migration.down.directives.no_transaction;
         let report = if transactional {
-            in_one_transaction(client, migration, scoped, options)?
+            in_one_transaction(client, &reader, migration, scoped, options)?
         } else {
-            step_by_step(client, migration, options)?
+            step_by_step(client, &reader, migration, options)?
         };
         migrations.push(report);
     }
@@ -133,52 +136,80 @@ fn install_scope_recorder(client: &mut Client) -> Result<bool, postgres::Error> 
 
 fn in_one_transaction(
     client: &mut Client,
+    reader: &SnapshotReader,
     migration: &Migration,
     scoped: bool,
     options: &Options,
 ) -> Result<MigrationReport, postgres::Error> {
     let mut report = report_for(migration);
+    let named = mentioned_names(&[&migration.up.sql, &migration.down.sql]);
+    let scope = if scoped {
+        Scope::Names(&named)
+    } else {
+        Scope::All
+    };
     let mut transaction = client.transaction()?;
     if scoped {
         transaction.batch_execute("DELETE FROM bomizzel_roundtrip.touched")?;
     }
+    let before = reader.read(&mut transaction, scope)?;
     transaction.batch_execute("SAVEPOINT before_up")?;
     if !run_script(&mut transaction, &migration.up, Step::Up, &mut report)? {
         // Nothing to rebuild: the failed up is rolled back and the next migration meets the
         // schema as it was. Ours stays unapplied, which the next ones will show if they need it.
         return Ok(report);
     }
+    let after_up = reader.read(&mut transaction, scope)?;
     transaction.batch_execute("SAVEPOINT after_up")?;
-    let touched_by_up = touched(&mut transaction, scoped)?;
-    report.warnings.extend(fill_tables(
-        &mut transaction,
-        touched_by_up.as_deref().unwrap_or(&[]),
-    ));
-    // A failed down or re-up: rebuild by keeping the state right after the up, and go on.
+    report
+        .warnings
+        .extend(fill_tables(&mut transaction, &named));
     if !run_script(&mut transaction, &migration.down, Step::Down, &mut report)? {
+        // Rebuild: keep the state right after the up, and go on.
         transaction.batch_execute("ROLLBACK TO SAVEPOINT after_up")?;
         transaction.commit()?;
         return Ok(report);
     }
+    let after_down = reader.read(&mut transaction, scope)?;
     transaction.batch_execute("SAVEPOINT after_down")?;
     // A failed re-up is often a down that did not restore: compare what the down left either way.
     let reup_ran = run_script(&mut transaction, &migration.up, Step::Reup, &mut report)?;
     if !reup_ran {
         transaction.batch_execute("ROLLBACK TO SAVEPOINT after_down")?;
     }
-    let names = touched(&mut transaction, scoped)?;
-    let scope = names.as_deref().map_or(Scope::All, Scope::Names);
     let after_reup = match reup_ran {
-        true => Some(Snapshot::read(&mut transaction, scope)?),
+        true => Some(reader.read(&mut transaction, scope)?),
         false => None,
     };
-    transaction.batch_execute("ROLLBACK TO SAVEPOINT after_down")?;
-    let after_down = Snapshot::read(&mut transaction, scope)?;
-    transaction.batch_execute("ROLLBACK TO SAVEPOINT after_up")?;
-    let after_up = Snapshot::read(&mut transaction, scope)?;
-    transaction.batch_execute("ROLLBACK TO SAVEPOINT before_up")?;
-    let before = Snapshot::read(&mut transaction, scope)?;
-    transaction.batch_execute(&migration.up.sql)?;
+    let unnamed = touched_beyond(&mut transaction, scoped, &named)?;
+    let (before, after_down, after_up, after_reup) = if unnamed.is_empty() {
+        transaction.batch_execute("ROLLBACK TO SAVEPOINT after_up")?;
+        (before, after_down, after_up, after_reup)
+    } else {
+        // The scripts reached objects their SQL does not name (a CASCADE): read all four states
+        // again over those too, walking back through the savepoints, and redo the up at the end.
+        let wider: Vec<String> = named.iter().chain(&unnamed).cloned().collect();
+        let wider_scope = if unnamed.iter().any(|name| name == "*") {
+            Scope::All
+        } else {
+            Scope::Names(&wider)
+        };
+        let after_reup = match reup_ran {
+            true => {
+                let snapshot = reader.read(&mut transaction, wider_scope)?;
+                transaction.batch_execute("ROLLBACK TO SAVEPOINT after_down")?;
+                Some(snapshot)
+            }
+            false => None,
+        };
+        let after_down = reader.read(&mut transaction, wider_scope)?;
+        transaction.batch_execute("ROLLBACK TO SAVEPOINT after_up")?;
+        let after_up = reader.read(&mut transaction, wider_scope)?;
+        transaction.batch_execute("ROLLBACK TO SAVEPOINT before_up")?;
+        let before = reader.read(&mut transaction, wider_scope)?;
+        transaction.batch_execute(&migration.up.sql)?;
+        (before, after_down, after_up, after_reup)
+    };
     transaction.commit()?;
     compare(
         &mut report,
@@ -189,45 +220,90 @@ fn in_one_transaction(
         options,
     );
     Ok(report)
+}
+
+/// The identifiers a script mentions: unquoted words folded to lower case as PostgreSQL folds
+/// them, quoted ones as written. Keywords come along; they match no object and cost nothing.
+fn mentioned_names(scripts: &[&str]) -> Vec<String> {
+    let mut names = std::collections::BTreeSet::new();
+    for script in scripts {
+        let mut chars = script.chars().peekable();
+        while let Some(character) = chars.next() {
+            if character == '"' {
+                let mut name = String::new();
+                while let Some(next) = chars.next() {
+                    if next == '"' {
+                        if chars.peek() == Some(&'"') {
+                            chars.next();
+                        } else {
+                            break;
+                        }
+                    }
+                    name.push(next);
+                }
+                names.insert(name);
+            } else if character.is_alphabetic() || character == '_' {
+                let mut name = character.to_lowercase().collect::<String>();
+                while let Some(next) = chars
+                    .peek()
+                    .copied()
+                    .filter(|c| c.is_alphanumeric() || *c == '_' || *c == '$')
+                {
+                    name.extend(next.to_lowercase());
+                    chars.next();
+                }
+                names.insert(name);
+            }
+        }
+    }
+    names.into_iter().collect()
+}
+
+/// Names the event triggers saw touched that the scripts do not mention (`*`: could not tell).
+fn touched_beyond(
+    client: &mut impl GenericClient,
+    scoped: bool,
+    named: &[String],
+) -> Result<Vec<String>, postgres::Error> {
+    if !scoped {
+        return Ok(Vec::new());
+    }
+    Ok(client
+        .query(
+            "SELECT DISTINCT name FROM bomizzel_roundtrip.touched WHERE NOT name = ANY ($1) ORDER BY 1",
+            &[&named],
+        )?
+        .iter()
+        .map(|row| row.get(0))
+        .collect())
 }
 
 /// For scripts that must run outside a transaction: whole-schema snapshots between real steps.
 fn step_by_step(
     client: &mut Client,
+    reader: &SnapshotReader,
     migration: &Migration,
     options: &Options,
 ) -> Result<MigrationReport, postgres::Error> {
     let mut report = report_for(migration);
-    let before = Snapshot::read(client, Scope::All)?;
+    let before = reader.read(client, Scope::All)?;
     if !run_script(client, &migration.up, Step::Up, &mut report)? {
         return Ok(report);
     }
-    let after_up = Snapshot::read(client, Scope::All)?;
-    let tables: Vec<String> = after_up
-        .objects
-        .keys()
-        .filter_map(|object| object.strip_prefix("table "))
-        .map(qualify)
-        .collect();
-    let touched_tables: Vec<String> = tables
-        .into_iter()
-        .filter(|table| {
-            let object = format!("table {}", table.strip_prefix("public.").unwrap_or(table));
-            before.objects.get(&object) != after_up.objects.get(&object)
-        })
-        .collect();
+    let after_up = reader.read(client, Scope::All)?;
     // The generator uses savepoints, so it needs a transaction even here.
     let mut transaction = client.transaction()?;
-    report
-        .warnings
-        .extend(fill_tables(&mut transaction, &touched_tables));
+    report.warnings.extend(fill_tables(
+        &mut transaction,
+        &mentioned_names(&[&migration.up.sql, &migration.down.sql]),
+    ));
     transaction.commit()?;
     if !run_script(client, &migration.down, Step::Down, &mut report)? {
         return Ok(report);
     }
-    let after_down = Snapshot::read(client, Scope::All)?;
+    let after_down = reader.read(client, Scope::All)?;
     let after_reup = match run_script(client, &migration.up, Step::Reup, &mut report)? {
-        true => Some(Snapshot::read(client, Scope::All)?),
+        true => Some(reader.read(client, Scope::All)?),
         false => None,
     };
     compare(
@@ -239,14 +315,6 @@ fn step_by_step(
         options,
     );
     Ok(report)
-}
-
-fn qualify(name: &str) -> String {
-    if name.contains('.') {
-        name.to_owned()
-    } else {
-        format!("public.{name}")
-    }
 }
 
 /// Runs one script. `Ok(false)`: it failed, and the report says how; `Err`: the connection is gone.
@@ -265,30 +333,6 @@ fn run_script(
         }
         Err(error) => Err(error),
     }
-}
-
-/// The names the scripts touched so far, `None` for "everything" (unscoped, or a command whose
-/// objects the recorder could not name).
-fn touched(
-    client: &mut impl GenericClient,
-    scoped: bool,
-) -> Result<Option<Vec<String>>, postgres::Error> {
-    if !scoped {
-        return Ok(None);
-    }
-    let names: Vec<String> = client
-        .query(
-            "SELECT DISTINCT name FROM bomizzel_roundtrip.touched ORDER BY 1",
-            &[],
-        )?
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
-    Ok(if names.iter().any(|name| name == "*") {
-        None
-    } else {
-        Some(names)
-    })
 }
 
 /// Down must restore the schema before up; re-up (when it ran) must reproduce the schema after

@@ -1,7 +1,11 @@
 //! `cargo xtask bench ...`: benchmarks, each printing a ratio against a baseline measured in the
 //! same run (no absolute timings are ever asserted: the machines are noisy).
 
+mod lint;
 mod migrate;
+mod roundtrip;
+
+use std::path::Path;
 
 use anyhow::Result;
 
@@ -14,6 +18,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             rounds,
             database_url,
         } => migrate::run(*count, *rounds, database_url.as_deref()),
+        Bench::Lint { statements, rounds } => lint::run(*statements, *rounds),
+        Bench::Roundtrip {
+            count,
+            rounds,
+            database_url,
+        } => roundtrip::run(*count, *rounds, database_url.as_deref()),
     }
 }
 
@@ -22,3 +32,24 @@ fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
 }
+
+/// Migrations shaped like real ones: a table, rows, an index, a new column.
+pub fn generate_migrations(dir: &Path, count: usize) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for index in 1..=count {
+        let up = format!(
+            "-- Purpose: benchmark step {index}\n-- Risk: none\n-- Rollback: drop the table\n-- Performance: tiny\n\
+             CREATE TABLE bench_{index} (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text NOT NULL);\n\
+             INSERT INTO bench_{index} (name) SELECT 'row ' || g FROM generate_series(1, 20) AS g;\n\
+             CREATE INDEX bench_{index}_name_idx ON bench_{index} (name);\n\
+             ALTER TABLE bench_{index} ADD COLUMN note text;\n"
+        );
+        std::fs::write(dir.join(format!("V{index:04}__bench_step_{index}.sql")), up)?;
+        std::fs::write(
+            dir.join(format!("V{index:04}__bench_step_{index}.down.sql")),
+            format!("DROP TABLE bench_{index};\n"),
+        )?;
+    }
+    Ok(())
+}
+

@@ -33,6 +33,8 @@ pub enum Command {
     CheckMigrations(CheckMigrationsArgs),
     /// Convert another tool's migrations folder into this layout.
     Import(ImportArgs),
+    /// Classify every migration (safe, risky, multi-step), catch unsafe operations, say the safe way.
+    Lint(LintArgs),
     /// Benchmarks that print a ratio against a baseline measured in the same run.
     Bench(BenchArgs),
 }
@@ -222,6 +224,29 @@ pub struct NewArgs {
     pub no_transaction: bool,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LintFormat {
+    Text,
+    Json,
+    /// GitHub Actions workflow commands (annotations on the pull request)
+    Github,
+}
+
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// SQL files or folders to lint [default: the whole migrations folder]
+    #[arg(value_name = "PATH", conflicts_with = "dir")]
+    pub paths: Vec<PathBuf>,
+    /// Migrations folder [default: migrations/sql of this workspace]
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = LintFormat::Text)]
+    pub format: LintFormat,
+    /// Print a rule's documentation (what it catches, why, the safe way) and exit
+    #[arg(long, value_name = "RULE")]
+    pub explain: Option<String>,
+}
+
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     #[command(subcommand)]
@@ -230,6 +255,18 @@ pub struct BenchArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Bench {
+    /// test-rollback-roundtrip over generated migrations against applying them once; print the ratio.
+    Roundtrip {
+        /// How many migrations to generate
+        #[arg(long, default_value_t = 200)]
+        count: usize,
+        /// Rounds of each; the medians are compared
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Server to create the scratch databases on [default: as for migrate, database postgres]
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
+    },
     /// Apply generated migrations with our engine and with psql, on the same server; print the ratio.
     Migrate {
         /// How many migrations to generate
@@ -241,6 +278,16 @@ pub enum Bench {
         /// Server to create the two scratch databases on [default: as for migrate, database postgres]
         #[arg(long, value_name = "URL")]
         database_url: Option<String>,
+    },
+    /// Lint generated migrations with `cargo xtask lint` and, when available, squawk; print
+    /// statements per second and the ratio.
+    Lint {
+        /// How many statements to generate, up and down files together
+        #[arg(long, default_value_t = 10_000)]
+        statements: usize,
+        /// Rounds of each; the medians are compared
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
     },
 }
 

@@ -8,6 +8,7 @@ mod database;
 mod flags;
 mod import;
 mod journal;
+mod lint;
 mod migrate;
 mod new;
 mod project;
@@ -33,13 +34,18 @@ fn main() -> ExitCode {
         flags::Command::Verify(args) => verify::run(&args),
         flags::Command::CheckMigrations(args) => check_migrations::run(&args),
         flags::Command::Import(args) => import::run(&args),
+        flags::Command::Lint(args) => lint::run(&args),
         flags::Command::Bench(args) => bench::run(&args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
-            ExitCode::FAILURE
+            if error.downcast_ref::<lint::UsageError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

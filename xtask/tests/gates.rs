@@ -409,3 +409,33 @@ fn import_keeps_order_names_and_transaction_settings() {
         ])
         .assert_user_error(&["1_lonely.up.sql has no .down.sql"]);
 }
+
+#[test]
+fn objects_reached_only_through_cascade_are_compared_too() {
+    let fixture = Fixture::new();
+    fixture
+        .migration(1, "base", BASE, BASE_DOWN)
+        .migration(
+            2,
+            "view",
+            "CREATE VIEW t_summary AS SELECT id, e FROM t;",
+            "DROP VIEW t_summary;",
+        )
+        // Names neither the view nor anything in it: the CASCADE takes the view along.
+        .migration(
+            3,
+            "drop_e",
+            "ALTER TABLE t DROP COLUMN e CASCADE;",
+            "ALTER TABLE t ADD COLUMN e int;",
+        );
+    let (code, report) = roundtrip(&fixture, &[]);
+    assert_eq!(code, 1, "{report:#}");
+    let broken = &report["migrations"][2];
+    assert_eq!(broken["step"], "down", "{broken:#}");
+    assert!(
+        broken["differences"]
+            .to_string()
+            .contains("after down: view t_summary: removed"),
+        "{broken:#}"
+    );
+}

@@ -1,14 +1,14 @@
--- One row per (object, attribute) of the schema, read from the catalogs. $1 is NULL for the whole
--- schema, or the qualified names (schema.name, as format('%I.%I') spells them) to read.
--- Ownership and privileges are left out on purpose: they differ between environments.
+-- One row per (object, attribute) of the schema, read from the catalogs. Ownership and
+-- privileges are left out on purpose: they differ between environments.
+-- `/*ALL*/` is replaced by TRUE to read the whole schema, or by FALSE to read only the objects
+-- named in $1 (unqualified names) and the relations whose oids are in $2; the scoped form
+-- looks objects up through the catalogs' indexes, so its cost follows the size of the scope,
+-- not of the schema.
 WITH namespaces AS (
     SELECT n.oid, n.nspname
     FROM pg_namespace n
     WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast', 'bomizzel_roundtrip')
       AND n.nspname NOT LIKE 'pg\_temp\_%' AND n.nspname NOT LIKE 'pg\_toast\_temp\_%'
-),
-extension_members AS (
-    SELECT classid, objid FROM pg_depend WHERE deptype = 'e'
 ),
 relations AS (
     SELECT c.oid, c.relkind, c.relpersistence, c.relrowsecurity, c.relforcerowsecurity, c.reloptions,
@@ -23,12 +23,10 @@ relations AS (
     JOIN namespaces n ON n.oid = c.relnamespace
     WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f', 'c')
       AND NOT (n.nspname = 'public' AND c.relname IN ('refinery_schema_history', 'bomizzel_migration_state'))
-      AND NOT EXISTS (SELECT FROM extension_members e WHERE e.classid = 'pg_class'::regclass AND e.objid = c.oid)
+      AND NOT EXISTS (SELECT FROM pg_depend e WHERE e.classid = 'pg_class'::regclass AND e.objid = c.oid AND e.deptype = 'e')
       -- Sequences behind identity columns are part of their column.
       AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'i')
-      AND ($1::text[] IS NULL OR format('%I.%I', n.nspname, c.relname) = ANY ($1)
-           OR EXISTS (SELECT FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
-                      WHERE i.indrelid = c.oid AND format('%I.%I', n.nspname, ic.relname) = ANY ($1)))
+      AND (/*ALL*/ OR c.oid = ANY ($2::oid[]))
 ),
 columns AS (
     SELECT r.object, a.attnum, a.attname, a.attnotnull, a.attidentity, a.attgenerated,
@@ -49,8 +47,8 @@ types AS (
                            ELSE format('%I.%I', n.nspname, t.typname) END AS object
     FROM pg_type t JOIN namespaces n ON n.oid = t.typnamespace
     WHERE t.typtype IN ('e', 'd', 'r')
-      AND NOT EXISTS (SELECT FROM extension_members e WHERE e.classid = 'pg_type'::regclass AND e.objid = t.oid)
-      AND ($1::text[] IS NULL OR format('%I.%I', n.nspname, t.typname) = ANY ($1))
+      AND NOT EXISTS (SELECT FROM pg_depend e WHERE e.classid = 'pg_type'::regclass AND e.objid = t.oid AND e.deptype = 'e')
+      AND (/*ALL*/ OR t.typname = ANY ($1::text[]))
 ),
 functions AS (
     SELECT p.oid, p.prokind, p.prorettype,
@@ -61,19 +59,19 @@ functions AS (
                        ELSE format('%I.%I', n.nspname, p.proname) END,
                   pg_get_function_identity_arguments(p.oid)) AS object
     FROM pg_proc p JOIN namespaces n ON n.oid = p.pronamespace
-    WHERE NOT EXISTS (SELECT FROM extension_members e WHERE e.classid = 'pg_proc'::regclass AND e.objid = p.oid)
-      AND ($1::text[] IS NULL OR format('%I.%I', n.nspname, p.proname) = ANY ($1))
+    WHERE NOT EXISTS (SELECT FROM pg_depend e WHERE e.classid = 'pg_proc'::regclass AND e.objid = p.oid AND e.deptype = 'e')
+      AND (/*ALL*/ OR p.proname = ANY ($1::text[]))
 )
 SELECT format('schema %I', n.nspname), 'exists', 'yes'
 FROM namespaces n
-WHERE NOT EXISTS (SELECT FROM extension_members e WHERE e.classid = 'pg_namespace'::regclass AND e.objid = n.oid)
-  AND ($1::text[] IS NULL OR quote_ident(n.nspname) = ANY ($1))
+WHERE NOT EXISTS (SELECT FROM pg_depend e WHERE e.classid = 'pg_namespace'::regclass AND e.objid = n.oid AND e.deptype = 'e')
+  AND (/*ALL*/ OR n.nspname = ANY ($1::text[]))
 UNION ALL
 SELECT format('schema %I', n.nspname), 'comment', obj_description(n.oid, 'pg_namespace')
 FROM namespaces n
 WHERE obj_description(n.oid, 'pg_namespace') IS NOT NULL
   AND n.nspname <> 'public'
-  AND ($1::text[] IS NULL OR quote_ident(n.nspname) = ANY ($1))
+  AND (/*ALL*/ OR n.nspname = ANY ($1::text[]))
 UNION ALL
 SELECT r.object, 'exists', 'yes' FROM relations r
 UNION ALL
@@ -190,8 +188,8 @@ FROM functions f WHERE obj_description(f.oid, 'pg_proc') IS NOT NULL
 UNION ALL
 SELECT format('extension %I', x.extname), 'schema', x.extnamespace::regnamespace::text
 FROM pg_extension x
-WHERE x.extname <> 'plpgsql' AND ($1::text[] IS NULL OR quote_ident(x.extname) = ANY ($1))
+WHERE x.extname <> 'plpgsql' AND (/*ALL*/ OR x.extname = ANY ($1::text[]))
 UNION ALL
 SELECT format('extension %I', x.extname), 'version', x.extversion
 FROM pg_extension x
-WHERE x.extname <> 'plpgsql' AND ($1::text[] IS NULL OR quote_ident(x.extname) = ANY ($1))
+WHERE x.extname <> 'plpgsql' AND (/*ALL*/ OR x.extname = ANY ($1::text[]))

@@ -21,25 +21,32 @@ struct Column {
     parent: Option<(String, String)>,
 }
 
-/// Fills every ordinary table among `names` (qualified names) with generated rows. Returns a
-/// warning for each table it could not fill; never fails the caller's transaction.
+/// Fills every ordinary table among `names` (unqualified names, as a migration mentions them)
+/// with generated rows. Returns a warning for each table it could not fill; never fails the
+/// caller's transaction.
 pub fn fill_tables(client: &mut impl GenericClient, names: &[String]) -> Vec<String> {
-    let mut warnings = Vec::new();
-    for name in names {
-        let is_table = client
-            .query_opt(
-                "SELECT 1 FROM pg_class WHERE oid = to_regclass($1) AND relkind IN ('r', 'p')",
-                &[name],
-            )
-            .map(|row| row.is_some())
-            .unwrap_or(false);
-        if is_table {
-            if let Err(message) = fill(client, name, 0) {
-                warnings.push(format!("could not generate rows for {name}: {message}"));
-            }
+    let tables: Vec<String> = match client.query(
+        "SELECT c.oid::regclass::text FROM pg_class c
+         WHERE c.relname = ANY ($1) AND c.relkind IN ('r', 'p') AND pg_table_is_visible(c.oid)
+         ORDER BY 1",
+        &[&names],
+    ) {
+        Ok(rows) => rows.iter().map(|row| row.get(0)).collect(),
+        Err(error) => {
+            return vec![format!(
+                "could not list tables to fill: {}",
+                message(&error)
+            )]
         }
-    }
-    warnings
+    };
+    tables
+        .iter()
+        .filter_map(|table| {
+            fill(client, table, 0)
+                .err()
+                .map(|message| format!("could not generate rows for {table}: {message}"))
+        })
+        .collect()
 }
 
 fn fill(client: &mut impl GenericClient, table: &str, depth: usize) -> Result<(), String> {
@@ -126,15 +133,12 @@ fn insert_row(
                 values.join(", ")
             )
         };
-        client
-            .batch_execute("SAVEPOINT bomizzel_generated_row")
-            .map_err(|error| message(&error))?;
-        match client.batch_execute(&statement) {
-            Ok(()) => {
-                return client
-                    .batch_execute("RELEASE SAVEPOINT bomizzel_generated_row")
-                    .map_err(|error| message(&error))
-            }
+        // One round trip: a failed INSERT stops the batch before the RELEASE.
+        let batch = format!(
+            "SAVEPOINT bomizzel_generated_row; {statement}; RELEASE SAVEPOINT bomizzel_generated_row"
+        );
+        match client.batch_execute(&batch) {
+            Ok(()) => return Ok(()),
             Err(error) => {
                 client
                     .batch_execute("ROLLBACK TO SAVEPOINT bomizzel_generated_row")

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use postgres::GenericClient;
+use postgres::types::Oid;
+use postgres::{GenericClient, Statement};
 
 pub mod data;
 
@@ -17,8 +18,8 @@ pub struct Snapshot {
     pub objects: BTreeMap<String, BTreeMap<String, String>>,
 }
 
-/// Which objects to read: all, or those with these qualified names (`public.tickets`; a table
-/// is also read when one of its indexes is named).
+/// Which objects to read: all, or those with these unqualified names (a table is also read when
+/// one of its indexes is named).
 #[derive(Debug, Clone, Copy)]
 pub enum Scope<'a> {
     All,
@@ -28,17 +29,46 @@ pub enum Scope<'a> {
 /// The attribute holding a relation's column names in order: compared as its own kind of difference.
 pub const COLUMN_ORDER: &str = "column order";
 
-impl Snapshot {
+/// The relations named, and the tables of the indexes named. `ANY (ARRAY(...))` keeps both
+/// lookups on the catalogs' indexes in a generic plan.
+const RESOLVE_RELATIONS: &str = "SELECT ARRAY(
+        SELECT c.oid FROM pg_class c WHERE c.relname = ANY ($1::text[])
+        UNION
+        SELECT i.indrelid FROM pg_index i
+        WHERE i.indexrelid = ANY (ARRAY(SELECT c.oid FROM pg_class c WHERE c.relname = ANY ($1::text[])))
+    )";
+
+/// The catalog query prepared once per connection, in its whole-schema and scoped forms, so that
+/// repeated snapshots (four per migration in a round-trip) pay neither parsing nor planning.
+pub struct SnapshotReader {
+    all: Statement,
+    scoped: Statement,
+    resolve: Statement,
+}
+
+impl SnapshotReader {
+    pub fn prepare(client: &mut impl GenericClient) -> Result<SnapshotReader, postgres::Error> {
+        Ok(SnapshotReader {
+            all: client.prepare(&CATALOG_QUERY.replace("/*ALL*/", "TRUE"))?,
+            scoped: client.prepare(&CATALOG_QUERY.replace("/*ALL*/", "FALSE"))?,
+            resolve: client.prepare(RESOLVE_RELATIONS)?,
+        })
+    }
+
     pub fn read(
+        &self,
         client: &mut impl GenericClient,
         scope: Scope<'_>,
     ) -> Result<Snapshot, postgres::Error> {
-        let names: Option<Vec<String>> = match scope {
-            Scope::All => None,
-            Scope::Names(names) => Some(names.to_vec()),
+        let rows = match scope {
+            Scope::All => client.query(&self.all, &[&None::<Vec<String>>, &None::<Vec<Oid>>])?,
+            Scope::Names(names) => {
+                let relations: Vec<Oid> = client.query_one(&self.resolve, &[&names])?.get(0);
+                client.query(&self.scoped, &[&names, &relations])?
+            }
         };
         let mut snapshot = Snapshot::default();
-        for row in client.query(CATALOG_QUERY, &[&names])? {
+        for row in rows {
             let value: Option<String> = row.get(2);
             snapshot
                 .objects
@@ -47,6 +77,15 @@ impl Snapshot {
                 .insert(row.get(1), value.unwrap_or_default().trim_end().to_owned());
         }
         Ok(snapshot)
+    }
+}
+
+impl Snapshot {
+    pub fn read(
+        client: &mut impl GenericClient,
+        scope: Scope<'_>,
+    ) -> Result<Snapshot, postgres::Error> {
+        SnapshotReader::prepare(client)?.read(client, scope)
     }
 
     /// The text form: one object a paragraph, `    attribute = value`, multi-line values

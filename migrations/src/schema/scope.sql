@@ -1,11 +1,11 @@
--- Records which objects each DDL command touches, as the qualified names Snapshot::read takes,
--- so a rollback round-trip compares only what a migration changed (O(size of the migration),
--- not O(size of the schema)). '*' means "could not tell: compare everything".
+-- Records the unqualified names of the objects each DDL command touches, so a rollback
+-- round-trip can check that its snapshots (scoped to the names a migration's SQL mentions)
+-- covered everything the migration changed. '*' means "could not tell".
 CREATE SCHEMA bomizzel_roundtrip;
 CREATE TABLE bomizzel_roundtrip.touched (name text NOT NULL);
--- A dropped index can no longer be looked up when sql_drop fires: remember each index's table
--- while it exists.
-CREATE TABLE bomizzel_roundtrip.index_owner (index_name text PRIMARY KEY, owner text NOT NULL);
+-- A dropped index or sequence can no longer be looked up when sql_drop fires: remember each
+-- one's table while it exists.
+CREATE TABLE bomizzel_roundtrip.owned_by (relation text PRIMARY KEY, owner text NOT NULL);
 
 CREATE FUNCTION bomizzel_roundtrip.record_ddl() RETURNS event_trigger
 LANGUAGE plpgsql AS $$
@@ -13,57 +13,59 @@ BEGIN
     INSERT INTO bomizzel_roundtrip.touched (name)
     SELECT coalesce(CASE c.classid
         WHEN 'pg_class'::regclass THEN
-            (SELECT format('%I.%I', n.nspname, coalesce(owner.relname, r.relname))
-             FROM pg_class r JOIN pg_namespace n ON n.oid = r.relnamespace
+            (SELECT coalesce(index_owner.relname, sequence_owner.relname, r.relname)::text
+             FROM pg_class r
              LEFT JOIN pg_index i ON i.indexrelid = r.oid
-             LEFT JOIN pg_class owner ON owner.oid = i.indrelid
-             WHERE r.oid = c.objid)
-        WHEN 'pg_proc'::regclass THEN
-            (SELECT format('%I.%I', n.nspname, p.proname) FROM pg_proc p
-             JOIN pg_namespace n ON n.oid = p.pronamespace WHERE p.oid = c.objid)
+             LEFT JOIN pg_class index_owner ON index_owner.oid = i.indrelid
+             LEFT JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = r.oid
+                                  AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+                                  AND r.relkind = 'S'
+             LEFT JOIN pg_class sequence_owner ON sequence_owner.oid = d.refobjid
+             WHERE r.oid = c.objid
+             LIMIT 1)
+        WHEN 'pg_proc'::regclass THEN (SELECT proname::text FROM pg_proc WHERE oid = c.objid)
         WHEN 'pg_type'::regclass THEN
-            (SELECT format('%I.%I', n.nspname, coalesce(rel.relname, t.typname)) FROM pg_type t
-             JOIN pg_namespace n ON n.oid = t.typnamespace
+            (SELECT coalesce(rel.relname, t.typname)::text FROM pg_type t
              LEFT JOIN pg_class rel ON rel.oid = t.typrelid WHERE t.oid = c.objid)
         WHEN 'pg_constraint'::regclass THEN
-            (SELECT format('%I.%I', n.nspname, coalesce(rel.relname, typ.typname)) FROM pg_constraint co
-             JOIN pg_namespace n ON n.oid = co.connamespace
+            (SELECT coalesce(rel.relname, typ.typname)::text FROM pg_constraint co
              LEFT JOIN pg_class rel ON rel.oid = co.conrelid
              LEFT JOIN pg_type typ ON typ.oid = co.contypid WHERE co.oid = c.objid)
         WHEN 'pg_trigger'::regclass THEN
-            (SELECT format('%I.%I', n.nspname, rel.relname) FROM pg_trigger tg
-             JOIN pg_class rel ON rel.oid = tg.tgrelid JOIN pg_namespace n ON n.oid = rel.relnamespace
+            (SELECT rel.relname::text FROM pg_trigger tg JOIN pg_class rel ON rel.oid = tg.tgrelid
              WHERE tg.oid = c.objid)
         WHEN 'pg_policy'::regclass THEN
-            (SELECT format('%I.%I', n.nspname, rel.relname) FROM pg_policy po
-             JOIN pg_class rel ON rel.oid = po.polrelid JOIN pg_namespace n ON n.oid = rel.relnamespace
+            (SELECT rel.relname::text FROM pg_policy po JOIN pg_class rel ON rel.oid = po.polrelid
              WHERE po.oid = c.objid)
         WHEN 'pg_rewrite'::regclass THEN
-            (SELECT format('%I.%I', n.nspname, rel.relname) FROM pg_rewrite ru
-             JOIN pg_class rel ON rel.oid = ru.ev_class JOIN pg_namespace n ON n.oid = rel.relnamespace
+            (SELECT rel.relname::text FROM pg_rewrite ru JOIN pg_class rel ON rel.oid = ru.ev_class
              WHERE ru.oid = c.objid)
         WHEN 'pg_attrdef'::regclass THEN
-            (SELECT format('%I.%I', n.nspname, rel.relname) FROM pg_attrdef ad
-             JOIN pg_class rel ON rel.oid = ad.adrelid JOIN pg_namespace n ON n.oid = rel.relnamespace
+            (SELECT rel.relname::text FROM pg_attrdef ad JOIN pg_class rel ON rel.oid = ad.adrelid
              WHERE ad.oid = c.objid)
-        WHEN 'pg_namespace'::regclass THEN
-            (SELECT quote_ident(nspname) FROM pg_namespace WHERE oid = c.objid)
-        WHEN 'pg_extension'::regclass THEN
-            (SELECT quote_ident(extname) FROM pg_extension WHERE oid = c.objid)
+        WHEN 'pg_namespace'::regclass THEN (SELECT nspname::text FROM pg_namespace WHERE oid = c.objid)
+        WHEN 'pg_extension'::regclass THEN (SELECT extname::text FROM pg_extension WHERE oid = c.objid)
     END, '*')
     FROM pg_event_trigger_ddl_commands() c;
 
-    INSERT INTO bomizzel_roundtrip.index_owner (index_name, owner)
-    SELECT format('%I.%I', index_namespace.nspname, index_class.relname),
-           format('%I.%I', table_namespace.nspname, table_class.relname)
-    FROM pg_index i
-    JOIN pg_class index_class ON index_class.oid = i.indexrelid
-    JOIN pg_namespace index_namespace ON index_namespace.oid = index_class.relnamespace
-    JOIN pg_class table_class ON table_class.oid = i.indrelid
-    JOIN pg_namespace table_namespace ON table_namespace.oid = table_class.relnamespace
-    WHERE format('%I.%I', table_namespace.nspname, table_class.relname)
-          IN (SELECT name FROM bomizzel_roundtrip.touched)
-    ON CONFLICT (index_name) DO UPDATE SET owner = EXCLUDED.owner;
+    -- The indexes and sequences of the tables this command reported (or of the table of the
+    -- index it reported), looked up by oid: the cost follows the command, not the schema.
+    INSERT INTO bomizzel_roundtrip.owned_by (relation, owner)
+    SELECT DISTINCT ON (owned.relname) owned.relname, owner.relname
+    FROM pg_event_trigger_ddl_commands() c
+    JOIN pg_class reported ON c.classid = 'pg_class'::regclass AND reported.oid = c.objid
+    LEFT JOIN pg_index reported_index ON reported_index.indexrelid = reported.oid
+    JOIN pg_class owner ON owner.oid = coalesce(reported_index.indrelid, reported.oid)
+    CROSS JOIN LATERAL (
+        SELECT i.indexrelid AS oid FROM pg_index i WHERE i.indrelid = owner.oid
+        UNION ALL
+        SELECT d.objid FROM pg_depend d
+        WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = owner.oid
+          AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+    ) link
+    JOIN pg_class owned ON owned.oid = link.oid AND owned.relkind IN ('i', 'I', 'S')
+    ORDER BY owned.relname
+    ON CONFLICT (relation) DO UPDATE SET owner = EXCLUDED.owner;
 END
 $$;
 
@@ -71,26 +73,25 @@ CREATE FUNCTION bomizzel_roundtrip.record_drop() RETURNS event_trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO bomizzel_roundtrip.touched (name)
-    SELECT CASE
-        WHEN d.object_type = 'index'
-            THEN coalesce((SELECT owner FROM bomizzel_roundtrip.index_owner
-                           WHERE index_name = format('%I.%I', d.schema_name, d.object_name)),
-                          format('%I.%I', d.schema_name, d.object_name))
-        WHEN d.object_type IN ('table', 'view', 'materialized view', 'sequence', 'foreign table',
-                               'composite type')
-            THEN format('%I.%I', d.schema_name, d.object_name)
+    SELECT coalesce(CASE
+        WHEN d.object_type IN ('index', 'sequence')
+            THEN coalesce((SELECT owner FROM bomizzel_roundtrip.owned_by
+                           WHERE relation = d.object_name), d.object_name)
+        WHEN d.object_type IN ('table', 'view', 'materialized view', 'foreign table',
+                               'composite type', 'schema', 'extension')
+            THEN d.object_name
         WHEN d.object_type IN ('table constraint', 'trigger', 'policy', 'rule', 'table column',
                                'default value')
              AND cardinality(d.address_names) >= 3
-            THEN format('%I.%I', d.address_names[1], d.address_names[2])
+            THEN d.address_names[2]
         WHEN d.object_type IN ('function', 'procedure', 'aggregate')
-            THEN format('%I.%I', d.schema_name, d.address_names[cardinality(d.address_names)])
-        WHEN d.object_type = 'type' THEN d.object_identity
-        WHEN d.object_type IN ('schema', 'extension') THEN d.object_identity
-        ELSE '*'
-    END
+            THEN d.address_names[cardinality(d.address_names)]
+        -- A table's row type and array type go with it: `public.t`, `public.t[]`.
+        WHEN d.object_type = 'type'
+            THEN regexp_replace(regexp_replace(d.object_identity, '(\[\])+$', ''), '^.*\.', '')
+    END, '*')
     FROM pg_event_trigger_dropped_objects() d
-    WHERE NOT d.is_temporary;
+    WHERE NOT d.is_temporary AND d.schema_name IS DISTINCT FROM 'pg_toast';
 END
 $$;
 

@@ -18,7 +18,7 @@ pub fn run(count: usize, rounds: usize, database_url: Option<&str>) -> Result<()
     let server = database::server(database_url)?;
     let work = tempfile::tempdir().context("creating a scratch folder")?;
     let dir = work.path().join("sql");
-    generate(&dir, count)?;
+    super::generate_migrations(&dir, count)?;
     let psql_script = work.path().join("all.sql");
     write_psql_script(&dir, count, &psql_script)?;
     let sh = Shell::new()?;
@@ -67,26 +67,6 @@ pub fn run(count: usize, rounds: usize, database_url: Option<&str>) -> Result<()
     Ok(())
 }
 
-/// Migrations shaped like real ones: a table, rows, an index, a new column.
-fn generate(dir: &Path, count: usize) -> Result<()> {
-    std::fs::create_dir_all(dir)?;
-    for index in 1..=count {
-        let up = format!(
-            "-- Purpose: benchmark step {index}\n-- Risk: none\n-- Rollback: drop the table\n-- Performance: tiny\n\
-             CREATE TABLE bench_{index} (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text NOT NULL);\n\
-             INSERT INTO bench_{index} (name) SELECT 'row ' || g FROM generate_series(1, 20) AS g;\n\
-             CREATE INDEX bench_{index}_name_idx ON bench_{index} (name);\n\
-             ALTER TABLE bench_{index} ADD COLUMN note text;\n"
-        );
-        std::fs::write(dir.join(format!("V{index:04}__bench_step_{index}.sql")), up)?;
-        std::fs::write(
-            dir.join(format!("V{index:04}__bench_step_{index}.down.sql")),
-            format!("DROP TABLE bench_{index};\n"),
-        )?;
-    }
-    Ok(())
-}
-
 fn write_psql_script(dir: &Path, count: usize, path: &Path) -> Result<()> {
     let mut script = String::new();
     for index in 1..=count {
@@ -96,7 +76,7 @@ fn write_psql_script(dir: &Path, count: usize, path: &Path) -> Result<()> {
     std::fs::write(path, script).context("writing the psql script")
 }
 
-fn time_engine(
+pub fn time_engine(
     sh: &Shell,
     xtask: &Path,
     url: &DatabaseUrl,

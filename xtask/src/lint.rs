@@ -1,0 +1,442 @@
+//! `cargo xtask lint`: classifies every migration as the strategy does (safe, risky, multi-step),
+//! catches unsafe operations and the engine's own rules, and says the safe way. Rules live one per
+//! file in `lint/rules/`, registered in `lint/rule.rs`; this file collects files, runs the rules
+//! with what each file needs to know, applies acknowledgements and decides the exit code.
+
+mod catalog;
+mod context;
+mod finding;
+mod report;
+mod rule;
+mod sql;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use migrations::model::{parse_file_name, Direction};
+use migrations::source::{self, Problem};
+use migrations::Version;
+
+use crate::flags::{LintArgs, LintFormat};
+use crate::project;
+use catalog::Catalog;
+use context::{Context, SourceFile};
+use finding::{Acknowledgement, Finding};
+use rule::{Check, Class, Risk, Rule};
+use sql::{Parsed, Statement};
+
+/// The command was called wrongly (an unknown rule, a path that does not exist): exit code 2.
+#[derive(Debug)]
+pub struct UsageError(String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// One linted file and its verdict.
+#[derive(Debug)]
+pub struct FileReport {
+    pub path: PathBuf,
+    pub version: Option<Version>,
+    pub risk: Risk,
+    pub findings: Vec<Finding>,
+}
+
+pub fn run(args: &LintArgs) -> Result<()> {
+    if let Some(name) = &args.explain {
+        return explain(name);
+    }
+    let reports = lint_paths(&targets(args)?);
+    match args.format {
+        LintFormat::Text => anstream::print!("{}", report::text(&reports)),
+        LintFormat::Json => println!("{}", report::json(&reports)?),
+        LintFormat::Github => print!("{}", report::github(&reports)),
+    }
+    let blocking = reports
+        .iter()
+        .flat_map(|report| &report.findings)
+        .filter(|finding| finding.is_blocking())
+        .count();
+    if blocking > 0 {
+        anyhow::bail!(
+            "lint failed: {blocking} unacknowledged error{}",
+            if blocking == 1 { "" } else { "s" }
+        );
+    }
+    Ok(())
+}
+
+fn explain(name: &str) -> Result<()> {
+    let rule = Rule::from_name(name).ok_or_else(|| {
+        let known: Vec<&str> = Rule::ALL.iter().map(|rule| rule.name()).collect();
+        UsageError(format!(
+            "unknown rule `{name}`; the rules are: {}",
+            known.join(", ")
+        ))
+    })?;
+    let class = match rule.class() {
+        Class::Broken => "must be fixed, cannot be acknowledged",
+        Class::Hygiene => "house rule, acknowledged with `allow`",
+        Class::Risky => "makes the migration risky",
+        Class::MultiStep => "makes the migration multi-step",
+    };
+    println!(
+        "{} ({}, {class})\n\n{}",
+        rule.name(),
+        rule.severity(),
+        rule.docs()
+    );
+    Ok(())
+}
+
+/// What to lint: a migrations folder, or one file (linted with its folder when it is named as a
+/// migration, so pairing, version and earlier-migration facts apply to it too).
+enum Target {
+    Folder(PathBuf),
+    File(PathBuf),
+}
+
+fn targets(args: &LintArgs) -> Result<Vec<Target>, UsageError> {
+    if args.paths.is_empty() {
+        let dir = project::migrations_dir(args.dir.as_deref());
+        if !dir.is_dir() {
+            return Err(UsageError(format!(
+                "migrations folder {} does not exist",
+                dir.display()
+            )));
+        }
+        return Ok(vec![Target::Folder(dir)]);
+    }
+    args.paths
+        .iter()
+        .map(|path| {
+            if path.is_dir() {
+                Ok(Target::Folder(path.clone()))
+            } else if path.is_file() {
+                Ok(Target::File(path.clone()))
+            } else {
+                Err(UsageError(format!(
+                    "{} is neither a file nor a folder",
+                    path.display()
+                )))
+            }
+        })
+        .collect()
+}
+
+fn lint_paths(targets: &[Target]) -> Vec<FileReport> {
+    let mut reports = Vec::new();
+    // Each folder is linted once, however many of its files were named.
+    let mut folders: BTreeMap<PathBuf, Vec<FileReport>> = BTreeMap::new();
+    for target in targets {
+        match target {
+            Target::Folder(dir) => reports.extend(lint_folder(dir)),
+            Target::File(path) if is_migration_name(path) => {
+                let dir = match path.parent() {
+                    Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+                    _ => PathBuf::from("."),
+                };
+                let folder = folders.entry(dir.clone()).or_insert_with(|| lint_folder(&dir));
+                if let Some(index) = folder.iter().position(|report| same_file(&report.path, path)) {
+                    reports.push(folder.swap_remove(index));
+                }
+            }
+            Target::File(path) => reports.push(match std::fs::read_to_string(path) {
+                Ok(sql) => {
+                    let file = SourceFile::new(path, sql);
+                    let findings = lint_standalone(&file);
+                    file_report(&file, findings)
+                }
+                Err(error) => problem_report(
+                    path,
+                    &[Problem::UnreadableFile {
+                        path: path.clone(),
+                        message: error.to_string(),
+                    }],
+                ),
+            }),
+        }
+    }
+    reports
+}
+
+fn is_migration_name(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|name| parse_file_name(&name.to_string_lossy()).is_ok())
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b)
+}
+
+/// Lints a migrations folder as the engine sees it: its problems, then every SQL file in version
+/// order, each with the schema the earlier migrations built and each down file with its up file.
+fn lint_folder(dir: &Path) -> Vec<FileReport> {
+    let loaded = source::read_dir(dir);
+    let mut problems: BTreeMap<PathBuf, Vec<Problem>> = BTreeMap::new();
+    for problem in loaded.problems {
+        let path_problems = problems.entry(problem.path().to_path_buf()).or_default();
+        match &problem {
+            // Found again by `bad-directive` for every file, named as a migration or not; the
+            // entry keeps the file, which the loader set aside, in the lint.
+            Problem::BadComment { .. } => {}
+            // A pair the loader broke up because the other file has a problem of its own.
+            Problem::MissingDown { expected, .. } | Problem::DownWithoutUp { expected, .. }
+                if expected.is_file() => {}
+            _ => path_problems.push(problem),
+        }
+    }
+    let mut sources: BTreeMap<PathBuf, String> = BTreeMap::new();
+    for migration in loaded.set.migrations {
+        for script in [migration.up, migration.down] {
+            sources.insert(script.path, script.sql);
+        }
+    }
+    let mut reports = Vec::new();
+    for (path, path_problems) in &problems {
+        let readable = !path_problems.iter().any(|problem| {
+            matches!(
+                problem,
+                Problem::UnreadableFile { .. } | Problem::UnreadableDir { .. }
+            )
+        });
+        let sql_file = path.extension().is_some_and(|extension| extension == "sql");
+        match std::fs::read_to_string(path) {
+            Ok(sql) if readable && sql_file => {
+                sources.insert(path.clone(), sql);
+            }
+            _ => reports.push(problem_report(path, path_problems)),
+        }
+    }
+
+    let mut files: Vec<SourceFile> = sources
+        .into_iter()
+        .map(|(path, sql)| SourceFile::new(&path, sql))
+        .collect();
+    files.sort_by(|a, b| {
+        let order = |file: &SourceFile| {
+            (
+                file.version.unwrap_or(Version::MAX),
+                file.direction == Direction::Down,
+            )
+        };
+        order(a).cmp(&order(b)).then_with(|| a.path.cmp(&b.path))
+    });
+
+    let mut catalog = Catalog::default();
+    // The last up file, with the schema before it, so its down file starts from there.
+    let mut last_up: Option<(Option<Version>, Catalog, Parsed)> = None;
+    for file in &files {
+        let parsed = sql::parse(&file.sql);
+        let problem_findings = problems
+            .get(&file.path)
+            .map(|problems| problem_findings(problems))
+            .unwrap_or_default();
+        match file.direction {
+            Direction::Up => {
+                let before = catalog.clone();
+                let (findings, after) = lint_file(file, &parsed, catalog, &[]);
+                catalog = after;
+                reports.push(file_report(file, [problem_findings, findings].concat()));
+                last_up = Some((file.version, before, parsed));
+            }
+            Direction::Down => {
+                let (start, up) = match &last_up {
+                    Some((version, before, up)) if *version == file.version => {
+                        (before.clone(), up.statements.as_slice())
+                    }
+                    _ => (catalog.clone(), [].as_slice()),
+                };
+                let (findings, _) = lint_file(file, &parsed, start, up);
+                reports.push(file_report(file, [problem_findings, findings].concat()));
+            }
+        }
+    }
+    reports
+}
+
+/// Lints one file on its own: no folder, no earlier migrations.
+pub(crate) fn lint_standalone(file: &SourceFile) -> Vec<Finding> {
+    lint_file(file, &sql::parse(&file.sql), Catalog::default(), &[]).0
+}
+
+/// Runs every rule over one file, starting from `catalog`. For a down file, `up` holds its up
+/// file's statements: what they created counts as this migration's own, so dropping it is the
+/// expected rollback. Returns the acknowledged findings and the catalog after the file.
+fn lint_file(
+    file: &SourceFile,
+    parsed: &Parsed,
+    catalog: Catalog,
+    up: &[Statement],
+) -> (Vec<Finding>, Catalog) {
+    let mut context = Context::new(file, parsed, catalog);
+    for statement in up {
+        context.advance(statement);
+    }
+    let mut findings = Vec::new();
+    for statement in &parsed.statements {
+        for rule in Rule::ALL {
+            if let Check::Statement(check) = rule.check() {
+                findings.extend(check(statement, &context));
+            }
+        }
+        context.advance(statement);
+    }
+    for rule in Rule::ALL {
+        if let Check::File(check) = rule.check() {
+            findings.extend(check(&context));
+        }
+    }
+    acknowledge(&mut findings, &context);
+    (findings, context.catalog)
+}
+
+/// Marks the findings the file's directives acknowledge, and reports directives that
+/// acknowledge nothing.
+fn acknowledge(findings: &mut Vec<Finding>, context: &Context) {
+    let directives = &context.file.directives;
+    let mut used = vec![false; directives.allows.len()];
+    for finding in findings.iter_mut() {
+        let class = finding.rule.class();
+        if class == Class::Broken {
+            continue;
+        }
+        let allow = directives
+            .allows
+            .iter()
+            .position(|allow| allow.rule == finding.rule.name());
+        if let Some(index) = allow {
+            used[index] = true;
+            let allow = &directives.allows[index];
+            finding.acknowledged = Some(Acknowledgement::Allow {
+                line: allow.line,
+                reason: allow.reason.clone(),
+            });
+        } else if directives.maintenance_window && matches!(class, Class::Risky | Class::MultiStep)
+        {
+            finding.acknowledged = Some(Acknowledgement::MaintenanceWindow);
+        }
+    }
+    for (allow, used) in directives.allows.iter().zip(used) {
+        let acknowledgeable =
+            Rule::from_name(&allow.rule).is_some_and(|rule| rule.class() != Class::Broken);
+        if !used && acknowledgeable {
+            findings.push(context.finding_on_line(
+                Rule::UnusedAllow,
+                allow.line,
+                format!("`allow {}` acknowledges nothing in this file", allow.rule),
+                "remove the directive, or name the rule a finding here reports".into(),
+            ));
+        }
+    }
+}
+
+fn problem_findings(problems: &[Problem]) -> Vec<Finding> {
+    problems
+        .iter()
+        .flat_map(|problem| {
+            Rule::ALL.iter().filter_map(move |rule| match rule.check() {
+                Check::Problem(check) => check(problem),
+                _ => None,
+            })
+        })
+        .collect()
+}
+
+/// A file only the engine's problems speak about (not SQL, or unreadable).
+fn problem_report(path: &Path, problems: &[Problem]) -> FileReport {
+    let version = path
+        .file_name()
+        .and_then(|name| parse_file_name(&name.to_string_lossy()).ok())
+        .map(|name| name.version);
+    report_of(path.to_path_buf(), version, problem_findings(problems))
+}
+
+fn file_report(file: &SourceFile, findings: Vec<Finding>) -> FileReport {
+    report_of(file.path.clone(), file.version, findings)
+}
+
+/// The file's risk is the highest class among its findings, acknowledged or not: an
+/// acknowledgement records a decision, it does not make the change safer.
+fn report_of(path: PathBuf, version: Option<Version>, mut findings: Vec<Finding>) -> FileReport {
+    findings.sort_by_key(|finding| (finding.line, finding.column));
+    let risk = findings
+        .iter()
+        .map(|finding| finding.rule.class().risk())
+        .max()
+        .unwrap_or(Risk::Safe);
+    FileReport {
+        path,
+        version,
+        risk,
+        findings,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_engine_problem_becomes_a_finding() {
+        let path = PathBuf::from("V0001__a.sql");
+        let problems = [
+            Problem::UnreadableDir {
+                dir: path.clone(),
+                message: "x".into(),
+            },
+            Problem::BadFileName {
+                path: path.clone(),
+                reason: "x".into(),
+            },
+            Problem::UnreadableFile {
+                path: path.clone(),
+                message: "x".into(),
+            },
+            Problem::DuplicateVersion {
+                version: 1,
+                first: path.clone(),
+                path: path.clone(),
+            },
+            Problem::MissingDown {
+                path: path.clone(),
+                expected: path.clone(),
+            },
+            Problem::DownWithoutUp {
+                path: path.clone(),
+                expected: path.clone(),
+            },
+        ];
+        for problem in &problems {
+            assert_eq!(
+                problem_findings(std::slice::from_ref(problem)).len(),
+                1,
+                "{problem:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn acknowledgements_keep_severity_and_risk() {
+        let sql = "-- Purpose: a\n-- Risk: b\n-- Rollback: c\n-- Performance: d\n\
+                   -- xtask: maintenance-window\nALTER TABLE t RENAME COLUMN a TO b;\nTRUNCATE t;\n";
+        let file = SourceFile::new(Path::new("V0001__a.sql"), sql.into());
+        let report = file_report(&file, lint_standalone(&file));
+        assert_eq!(report.risk, Risk::MultiStep);
+        assert_eq!(report.findings.len(), 2);
+        for finding in &report.findings {
+            assert_eq!(finding.severity, finding::Severity::Error);
+            assert_eq!(
+                finding.acknowledged,
+                Some(Acknowledgement::MaintenanceWindow)
+            );
+            assert!(!finding.is_blocking());
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! A violation is a value: rules return findings, the runner acknowledges them, reporters format
+//! them. Nothing here prints.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use super::rule::Rule;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        })
+    }
+}
+
+/// The directive that turned a finding into a recorded decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Acknowledgement {
+    /// `-- xtask: allow RULE -- reason` on `line`.
+    Allow { line: usize, reason: String },
+    /// `-- xtask: maintenance-window`: the migration runs while the application is down.
+    MaintenanceWindow,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub rule: Rule,
+    pub severity: Severity,
+    /// 1-based, in the file's lines.
+    pub line: usize,
+    /// 1-based, in characters.
+    pub column: usize,
+    pub message: String,
+    /// The safe way to get the same result.
+    pub help: String,
+    pub acknowledged: Option<Acknowledgement>,
+}
+
+impl Finding {
+    /// A finding with its rule's default severity, at a 1-based (line, column).
+    pub fn at(rule: Rule, (line, column): (usize, usize), message: String, help: String) -> Finding {
+        Finding {
+            rule,
+            severity: rule.severity(),
+            line,
+            column,
+            message,
+            help,
+            acknowledged: None,
+        }
+    }
+
+    /// Whether this finding fails the lint.
+    pub fn is_blocking(&self) -> bool {
+        self.severity == Severity::Error && self.acknowledged.is_none()
+    }
+}
+
+/// The strategy's five steps for a change that would break the running application, spelt out
+/// for one concrete table or column.
+pub struct ExpandContract {
+    /// SQL of step 1: the new schema beside the old.
+    pub add: String,
+    pub dual_write: String,
+    pub backfill: String,
+    pub switch_reads: String,
+    pub remove: String,
+}
+
+impl ExpandContract {
+    pub fn help(&self) -> String {
+        format!(
+            "do it as expand/contract, each step released before the next:\n\
+             1. add the new beside the old: {}\n\
+             2. dual-write: {}\n\
+             3. migrate existing rows in batches: {}\n\
+             4. switch reads: {}\n\
+             5. remove the old, in a later migration: {}",
+            self.add, self.dual_write, self.backfill, self.switch_reads, self.remove
+        )
+    }
+}

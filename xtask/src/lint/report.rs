@@ -1,0 +1,279 @@
+//! The three output formats. They only format findings; deciding anything is the runner's job.
+
+use std::fmt::Write as _;
+
+use anstyle::{AnsiColor, Style};
+use serde::Serialize;
+
+use super::finding::{Acknowledgement, Finding, Severity};
+use super::rule::Risk;
+use super::FileReport;
+
+const LOCATION: Style = Style::new().bold();
+const ERROR: Style = AnsiColor::Red.on_default().bold();
+const WARNING: Style = AnsiColor::Yellow.on_default().bold();
+const ACKNOWLEDGED: Style = AnsiColor::Green.on_default();
+const HELP: Style = AnsiColor::Cyan.on_default().bold();
+
+/// `file:line:col  rule  message`, a `help:` block and the acknowledgement, then a summary line
+/// with the count of files per class. Styled with ANSI codes, which `anstream` strips when the
+/// output is not a terminal.
+pub fn text(reports: &[FileReport]) -> String {
+    let mut out = String::new();
+    for report in reports {
+        for finding in &report.findings {
+            let rule_style = match (&finding.acknowledged, finding.severity) {
+                (Some(_), _) => ACKNOWLEDGED,
+                (None, Severity::Error) => ERROR,
+                (None, Severity::Warning) => WARNING,
+            };
+            let _ = writeln!(
+                out,
+                "{LOCATION}{}:{}:{}{LOCATION:#}  {rule_style}{}{rule_style:#}  {}",
+                report.path.display(),
+                finding.line,
+                finding.column,
+                finding.rule,
+                finding.message
+            );
+            let help = finding.help.replace('\n', "\n        ");
+            let _ = writeln!(out, "  {HELP}help:{HELP:#} {help}");
+            match &finding.acknowledged {
+                Some(Acknowledgement::Allow { line, reason }) => {
+                    let _ = writeln!(
+                        out,
+                        "  {ACKNOWLEDGED}acknowledged{ACKNOWLEDGED:#} (line {line}): {reason}"
+                    );
+                }
+                Some(Acknowledgement::MaintenanceWindow) => {
+                    let _ = writeln!(
+                        out,
+                        "  {ACKNOWLEDGED}acknowledged{ACKNOWLEDGED:#}: runs in a maintenance window"
+                    );
+                }
+                None if finding.severity == Severity::Warning => {
+                    let _ = writeln!(out, "  {WARNING}warning{WARNING:#}: does not fail the lint");
+                }
+                None => {}
+            }
+        }
+    }
+    out.push_str(&summary(reports));
+    out
+}
+
+fn summary(reports: &[FileReport]) -> String {
+    let files = |risk: Risk| reports.iter().filter(move |report| report.risk == risk);
+    let classes: Vec<String> = Risk::ALL
+        .iter()
+        .map(|&risk| format!("{} {risk}", files(risk).count()))
+        .collect();
+    let findings: Vec<&Finding> = reports.iter().flat_map(|report| &report.findings).collect();
+    let count = |keep: fn(&Finding) -> bool| findings.iter().filter(|finding| keep(finding)).count();
+    let errors = count(Finding::is_blocking);
+    let warnings = count(|finding| finding.severity == Severity::Warning && finding.acknowledged.is_none());
+    let acknowledged = count(|finding| finding.acknowledged.is_some());
+    let mut line = format!(
+        "{} file{}: {}; {errors} error{}, {warnings} warning{}, {acknowledged} acknowledged\n",
+        reports.len(),
+        plural(reports.len()),
+        classes.join(", "),
+        plural(errors),
+        plural(warnings),
+    );
+    for risk in [Risk::Risky, Risk::MultiStep] {
+        let names: Vec<String> = files(risk)
+            .map(|report| {
+                report
+                    .path
+                    .file_name()
+                    .map_or_else(|| report.path.display().to_string(), |name| name.to_string_lossy().into_owned())
+            })
+            .collect();
+        if !names.is_empty() {
+            let _ = writeln!(line, "{risk}: {}", names.join(", "));
+        }
+    }
+    line
+}
+
+fn plural(count: usize) -> &'static str {
+    if count == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    files: Vec<JsonFile<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonFile<'a> {
+    path: String,
+    version: Option<i32>,
+    risk: Risk,
+    findings: Vec<JsonFinding<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonFinding<'a> {
+    rule: &'static str,
+    severity: Severity,
+    line: usize,
+    column: usize,
+    message: &'a str,
+    help: &'a str,
+    acknowledged: bool,
+}
+
+/// `{"files": [{"path", "version", "risk", "findings": [...]}]}`, the documented stable shape.
+pub fn json(reports: &[FileReport]) -> serde_json::Result<String> {
+    let files = reports
+        .iter()
+        .map(|report| JsonFile {
+            path: report.path.display().to_string(),
+            version: report.version,
+            risk: report.risk,
+            findings: report
+                .findings
+                .iter()
+                .map(|finding| JsonFinding {
+                    rule: finding.rule.name(),
+                    severity: finding.severity,
+                    line: finding.line,
+                    column: finding.column,
+                    message: &finding.message,
+                    help: &finding.help,
+                    acknowledged: finding.acknowledged.is_some(),
+                })
+                .collect(),
+        })
+        .collect();
+    serde_json::to_string_pretty(&JsonReport { files })
+}
+
+/// GitHub Actions workflow commands: one annotation per finding, then the summary.
+pub fn github(reports: &[FileReport]) -> String {
+    let mut out = String::new();
+    for report in reports {
+        let path = escape_property(&report.path.display().to_string());
+        for finding in &report.findings {
+            let (command, title) = match (&finding.acknowledged, finding.severity) {
+                (Some(_), _) => ("notice", format!("{} (acknowledged)", finding.rule)),
+                (None, Severity::Error) => ("error", finding.rule.to_string()),
+                (None, Severity::Warning) => ("warning", finding.rule.to_string()),
+            };
+            let _ = writeln!(
+                out,
+                "::{command} file={path},line={},col={},title={}::{}",
+                finding.line,
+                finding.column,
+                escape_property(&title),
+                escape_data(&format!("{}\nhelp: {}", finding.message, finding.help))
+            );
+        }
+    }
+    out.push_str(&summary(reports));
+    out
+}
+
+/// Workflow command data: `%`, CR and LF are encoded.
+fn escape_data(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// Workflow command properties: also `:` and `,`.
+fn escape_property(text: &str) -> String {
+    escape_data(text).replace(':', "%3A").replace(',', "%2C")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::lint::rule::Rule;
+
+    fn reports() -> Vec<FileReport> {
+        let finding = |rule, acknowledged| Finding {
+            acknowledged,
+            ..Finding::at(
+                rule,
+                (6, 1),
+                "dropping column `t.c` deletes its data".into(),
+                "first stop using it\nthen drop it".into(),
+            )
+        };
+        vec![
+            FileReport {
+                path: PathBuf::from("sql/V0001__a.sql"),
+                version: Some(1),
+                risk: Risk::Safe,
+                findings: Vec::new(),
+            },
+            FileReport {
+                path: PathBuf::from("sql/V0002__b.sql"),
+                version: Some(2),
+                risk: Risk::Risky,
+                findings: vec![
+                    finding(Rule::DropColumn, None),
+                    finding(
+                        Rule::DropColumn,
+                        Some(Acknowledgement::Allow {
+                            line: 5,
+                            reason: "unused since 42".into(),
+                        }),
+                    ),
+                ],
+            },
+        ]
+    }
+
+    #[test]
+    fn text_lists_location_rule_message_help_and_a_summary() {
+        let text = anstream::adapter::strip_str(&text(&reports())).to_string();
+        assert_eq!(
+            text,
+            "sql/V0002__b.sql:6:1  drop-column  dropping column `t.c` deletes its data\n\
+             \x20 help: first stop using it\n\
+             \x20       then drop it\n\
+             sql/V0002__b.sql:6:1  drop-column  dropping column `t.c` deletes its data\n\
+             \x20 help: first stop using it\n\
+             \x20       then drop it\n\
+             \x20 acknowledged (line 5): unused since 42\n\
+             2 files: 1 safe, 1 risky, 0 multi-step; 1 error, 0 warnings, 1 acknowledged\n\
+             risky: V0002__b.sql\n"
+        );
+    }
+
+    #[test]
+    fn json_has_the_documented_shape() {
+        let json: serde_json::Value = serde_json::from_str(&json(&reports()).unwrap()).unwrap();
+        let file = &json["files"][1];
+        assert_eq!(file["path"], "sql/V0002__b.sql");
+        assert_eq!(file["version"], 2);
+        assert_eq!(file["risk"], "risky");
+        let finding = &file["findings"][1];
+        assert_eq!(finding["rule"], "drop-column");
+        assert_eq!(finding["severity"], "error");
+        assert_eq!((finding["line"].clone(), finding["column"].clone()), (6.into(), 1.into()));
+        assert_eq!(finding["acknowledged"], true);
+        assert_eq!(finding["help"], "first stop using it\nthen drop it");
+    }
+
+    #[test]
+    fn github_writes_escaped_workflow_commands() {
+        let out = github(&reports());
+        let mut lines = out.lines();
+        assert_eq!(
+            lines.next(),
+            Some("::error file=sql/V0002__b.sql,line=6,col=1,title=drop-column::dropping column `t.c` deletes its data%0Ahelp: first stop using it%0Athen drop it")
+        );
+        assert!(lines.next().unwrap().starts_with("::notice file=sql/V0002__b.sql,line=6,col=1,title=drop-column (acknowledged)::"));
+    }
+}

@@ -1,0 +1,55 @@
+//! `cluster`: `CLUSTER` in a migration.
+//!
+//! Why it matters: it rewrites the table in index order under an ACCESS EXCLUSIVE lock: no reads,
+//! no writes until it finishes.
+//!
+//! Safe way: `pg_repack --order-by` outside the migrations, or a maintenance window.
+
+use pg_query::NodeEnum;
+
+use crate::lint::context::Context;
+use crate::lint::finding::{Finding, Severity};
+use crate::lint::rule::{Check, Class, Rule, Spec};
+use crate::lint::sql::Statement;
+
+pub(crate) const SPEC: Spec = Spec {
+    severity: Severity::Error,
+    class: Class::Risky,
+    check: Check::Statement(check),
+};
+
+fn check(statement: &Statement, context: &Context) -> Vec<Finding> {
+    let NodeEnum::ClusterStmt(cluster) = &statement.node else {
+        return Vec::new();
+    };
+    if cluster
+        .relation
+        .as_ref()
+        .is_some_and(|table| context.is_new_table(table))
+    {
+        return Vec::new();
+    }
+    vec![context.finding(
+        Rule::Cluster,
+        statement.start,
+        "CLUSTER rewrites the table under an ACCESS EXCLUSIVE lock".into(),
+        "use pg_repack --order-by outside the migrations, or a maintenance window".into(),
+    )]
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::lint::context::test_support::{check, positions};
+    use crate::lint::rule::Rule;
+
+    #[test]
+    fn fires_on_cluster() {
+        assert_eq!(positions(&check(Rule::Cluster, "CLUSTER tickets USING tickets_pkey;\n")), [(1, 1)]);
+    }
+
+    #[test]
+    fn quiet_on_a_new_table() {
+        let sql = "CREATE TABLE a (id int PRIMARY KEY);\nCLUSTER a USING a_pkey;\n";
+        assert!(check(Rule::Cluster, sql).is_empty());
+    }
+}
