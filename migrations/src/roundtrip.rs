@@ -149,31 +149,44 @@ fn in_one_transaction(
         Scope::All
     };
     let mut transaction = client.transaction()?;
-    if scoped {
-        transaction.batch_execute("DELETE FROM bomizzel_roundtrip.touched")?;
-    }
+    // Savepoints ride in the same round trip as the statement before them: reading a snapshot
+    // changes nothing, so each can be set before the read that follows it.
+    transaction.batch_execute(if scoped {
+        "DELETE FROM bomizzel_roundtrip.touched; SAVEPOINT before_up"
+    } else {
+        "SAVEPOINT before_up"
+    })?;
     let before = reader.read(&mut transaction, scope)?;
-    transaction.batch_execute("SAVEPOINT before_up")?;
-    if !run_script(&mut transaction, &migration.up, Step::Up, &mut report)? {
+    if !run_script(
+        &mut transaction,
+        &migration.up,
+        Step::Up,
+        "SAVEPOINT after_up",
+        &mut report,
+    )? {
         // Nothing to rebuild: the failed up is rolled back and the next migration meets the
         // schema as it was. Ours stays unapplied, which the next ones will show if they need it.
         return Ok(report);
     }
     let after_up = reader.read(&mut transaction, scope)?;
-    transaction.batch_execute("SAVEPOINT after_up")?;
     report
         .warnings
         .extend(fill_tables(&mut transaction, &named));
-    if !run_script(&mut transaction, &migration.down, Step::Down, &mut report)? {
+    if !run_script(
+        &mut transaction,
+        &migration.down,
+        Step::Down,
+        "SAVEPOINT after_down",
+        &mut report,
+    )? {
         // Rebuild: keep the state right after the up, and go on.
         transaction.batch_execute("ROLLBACK TO SAVEPOINT after_up")?;
         transaction.commit()?;
         return Ok(report);
     }
     let after_down = reader.read(&mut transaction, scope)?;
-    transaction.batch_execute("SAVEPOINT after_down")?;
     // A failed re-up is often a down that did not restore: compare what the down left either way.
-    let reup_ran = run_script(&mut transaction, &migration.up, Step::Reup, &mut report)?;
+    let reup_ran = run_script(&mut transaction, &migration.up, Step::Reup, "", &mut report)?;
     if !reup_ran {
         transaction.batch_execute("ROLLBACK TO SAVEPOINT after_down")?;
     }
@@ -287,7 +300,7 @@ fn step_by_step(
 ) -> Result<MigrationReport, postgres::Error> {
     let mut report = report_for(migration);
     let before = reader.read(client, Scope::All)?;
-    if !run_script(client, &migration.up, Step::Up, &mut report)? {
+    if !run_script(client, &migration.up, Step::Up, "", &mut report)? {
         return Ok(report);
     }
     let after_up = reader.read(client, Scope::All)?;
@@ -298,11 +311,11 @@ fn step_by_step(
         &mentioned_names(&[&migration.up.sql, &migration.down.sql]),
     ));
     transaction.commit()?;
-    if !run_script(client, &migration.down, Step::Down, &mut report)? {
+    if !run_script(client, &migration.down, Step::Down, "", &mut report)? {
         return Ok(report);
     }
     let after_down = reader.read(client, Scope::All)?;
-    let after_reup = match run_script(client, &migration.up, Step::Reup, &mut report)? {
+    let after_reup = match run_script(client, &migration.up, Step::Reup, "", &mut report)? {
         true => Some(reader.read(client, Scope::All)?),
         false => None,
     };
@@ -317,14 +330,23 @@ fn step_by_step(
     Ok(report)
 }
 
-/// Runs one script. `Ok(false)`: it failed, and the report says how; `Err`: the connection is gone.
+/// Runs one script, then `then` in the same round trip (it follows the script, so PostgreSQL's
+/// error positions still point into the file). `Ok(false)`: the script failed, and the report
+/// says how; `Err`: the connection is gone.
 fn run_script(
     client: &mut impl GenericClient,
     script: &Script,
     step: Step,
+    then: &str,
     report: &mut MigrationReport,
 ) -> Result<bool, postgres::Error> {
-    match client.batch_execute(&script.sql) {
+    // The newline ends a trailing `--` comment, the `;` an unterminated last statement.
+    let batch = if then.is_empty() {
+        script.sql.clone()
+    } else {
+        format!("{}\n;{then}", script.sql)
+    };
+    match client.batch_execute(&batch) {
         Ok(()) => Ok(true),
         Err(error) if error.as_db_error().is_some() => {
             report.failed_step = Some(step);

@@ -1,9 +1,9 @@
 -- One row per (object, attribute) of the schema, read from the catalogs. Ownership and
 -- privileges are left out on purpose: they differ between environments.
 -- `/*ALL*/` is replaced by TRUE to read the whole schema, or by FALSE to read only the objects
--- named in $1 (unqualified names) and the relations whose oids are in $2; the scoped form
--- looks objects up through the catalogs' indexes, so its cost follows the size of the scope,
--- not of the schema.
+-- whose unqualified names are in $1 (a table also when one of its indexes is named); the
+-- scoped form looks objects up through the catalogs' indexes, so its cost follows the size of
+-- the scope, not of the schema.
 WITH namespaces AS (
     SELECT n.oid, n.nspname
     FROM pg_namespace n
@@ -25,8 +25,16 @@ relations AS (
       AND NOT (n.nspname = 'public' AND c.relname IN ('refinery_schema_history', 'bomizzel_migration_state'))
       AND NOT EXISTS (SELECT FROM pg_depend e WHERE e.classid = 'pg_class'::regclass AND e.objid = c.oid AND e.deptype = 'e')
       -- Sequences behind identity columns are part of their column.
-      AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'i')
-      AND (/*ALL*/ OR c.oid = ANY ($2::oid[]))
+      AND NOT (c.relkind = 'S' AND EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                                                     AND d.objid = c.oid AND d.deptype = 'i'))
+      -- The relations named, and the tables of the indexes named; ANY (ARRAY(...)) keeps both
+      -- lookups on the catalogs' indexes in a generic plan.
+      AND (/*ALL*/ OR c.oid = ANY (ARRAY(
+              SELECT named.oid FROM pg_class named WHERE named.relname = ANY ($1::text[])
+              UNION
+              SELECT i.indrelid FROM pg_index i
+              WHERE i.indexrelid = ANY (ARRAY(SELECT named.oid FROM pg_class named
+                                              WHERE named.relname = ANY ($1::text[]))))))
 ),
 columns AS (
     SELECT r.object, a.attnum, a.attname, a.attnotnull, a.attidentity, a.attgenerated,

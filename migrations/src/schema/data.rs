@@ -5,6 +5,9 @@
 //! literals tried instead (`status IN ('open', ...)`, `email LIKE '%_@_%'`); a NOT NULL foreign
 //! key gets a generated parent row first.
 
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use postgres::error::SqlState;
 use postgres::GenericClient;
 
@@ -12,6 +15,7 @@ use postgres::GenericClient;
 pub const ROWS_PER_TABLE: usize = 2;
 const MAX_PARENT_DEPTH: usize = 3;
 const MAX_ATTEMPTS: usize = 6;
+static NEXT_ROW: AtomicUsize = AtomicUsize::new(0);
 
 struct Column {
     name: String,
@@ -25,32 +29,31 @@ struct Column {
 /// with generated rows. Returns a warning for each table it could not fill; never fails the
 /// caller's transaction.
 pub fn fill_tables(client: &mut impl GenericClient, names: &[String]) -> Vec<String> {
-    let tables: Vec<String> = match client.query(
-        "SELECT c.oid::regclass::text FROM pg_class c
-         WHERE c.relname = ANY ($1) AND c.relkind IN ('r', 'p') AND pg_table_is_visible(c.oid)
-         ORDER BY 1",
-        &[&names],
-    ) {
-        Ok(rows) => rows.iter().map(|row| row.get(0)).collect(),
+    let tables = match columns(client, names, None) {
+        Ok(tables) => tables,
         Err(error) => {
             return vec![format!(
-                "could not list tables to fill: {}",
+                "could not read the tables to fill: {}",
                 message(&error)
             )]
         }
     };
     tables
         .iter()
-        .filter_map(|table| {
-            fill(client, table, 0)
+        .filter_map(|(table, columns)| {
+            fill(client, table, columns, 0)
                 .err()
                 .map(|message| format!("could not generate rows for {table}: {message}"))
         })
         .collect()
 }
 
-fn fill(client: &mut impl GenericClient, table: &str, depth: usize) -> Result<(), String> {
-    let columns = columns(client, table).map_err(|error| message(&error))?;
+fn fill(
+    client: &mut impl GenericClient,
+    table: &str,
+    columns: &[Column],
+    depth: usize,
+) -> Result<(), String> {
     for column in columns.iter().filter(|column| column.needs_value) {
         if let Some((parent, _)) = &column.parent {
             let empty = client
@@ -61,47 +64,64 @@ fn fill(client: &mut impl GenericClient, table: &str, depth: usize) -> Result<()
                 if depth >= MAX_PARENT_DEPTH {
                     return Err(format!("its parent {parent} is too deep to generate"));
                 }
-                fill(client, parent, depth + 1)?;
+                let parents = columns_of_one(client, parent)?;
+                fill(client, parent, &parents, depth + 1)?;
             }
         }
     }
-    for row in 0..ROWS_PER_TABLE {
-        insert_row(client, table, &columns, row)?;
+    for _ in 0..ROWS_PER_TABLE {
+        // Numbered across the whole process: rows a no-transaction round-trip leaves behind
+        // never collide with the next ones on a unique column.
+        let row = NEXT_ROW.fetch_add(1, Ordering::Relaxed);
+        insert_row(client, table, columns, row)?;
     }
     Ok(())
 }
 
-fn columns(client: &mut impl GenericClient, table: &str) -> Result<Vec<Column>, postgres::Error> {
+fn columns_of_one(client: &mut impl GenericClient, table: &str) -> Result<Vec<Column>, String> {
+    columns(client, &[], Some(table))
+        .map_err(|error| message(&error))
+        .map(|mut tables| tables.remove(table).unwrap_or_default())
+}
+
+/// The columns of the visible ordinary tables named in `names`, and of `table`, in one query:
+/// table (as `regclass` prints it) to its columns in order.
+fn columns(
+    client: &mut impl GenericClient,
+    names: &[String],
+    table: Option<&str>,
+) -> Result<BTreeMap<String, Vec<Column>>, postgres::Error> {
     let rows = client.query(
-        "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), a.atttypid,
+        "SELECT c.oid::regclass::text, a.attname::text, format_type(a.atttypid, a.atttypmod), a.atttypid,
                 a.attnotnull AND ad.adbin IS NULL AND a.attidentity = '' AND a.attgenerated = '',
-                (SELECT format('%s', co.confrelid::regclass) FROM pg_constraint co
-                 WHERE co.conrelid = a.attrelid AND co.contype = 'f' AND co.conkey = ARRAY[a.attnum]
-                 LIMIT 1),
-                (SELECT pa.attname::text FROM pg_constraint co
-                 JOIN pg_attribute pa ON pa.attrelid = co.confrelid AND pa.attnum = co.confkey[1]
-                 WHERE co.conrelid = a.attrelid AND co.contype = 'f' AND co.conkey = ARRAY[a.attnum]
-                 LIMIT 1)
-         FROM pg_attribute a
+                fk.confrelid::regclass::text, parent.attname::text
+         FROM pg_class c
+         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
          LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
-         WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
-         ORDER BY a.attnum",
-        &[&table],
+         LEFT JOIN LATERAL (
+             SELECT co.confrelid, co.confkey[1] AS confkey FROM pg_constraint co
+             WHERE co.conrelid = c.oid AND co.contype = 'f' AND co.conkey = ARRAY[a.attnum]
+             LIMIT 1
+         ) fk ON true
+         LEFT JOIN pg_attribute parent ON parent.attrelid = fk.confrelid AND parent.attnum = fk.confkey
+         WHERE c.relkind IN ('r', 'p')
+           AND ((c.relname = ANY ($1) AND pg_table_is_visible(c.oid)) OR c.oid = to_regclass($2))
+         ORDER BY 1, a.attnum",
+        &[&names, &table],
     )?;
-    Ok(rows
-        .iter()
-        .map(|row| {
-            let parent: Option<String> = row.get(4);
-            let parent_column: Option<String> = row.get(5);
-            Column {
-                name: row.get(0),
-                type_name: row.get(1),
-                type_oid: row.get(2),
-                needs_value: row.get(3),
-                parent: parent.zip(parent_column),
-            }
-        })
-        .collect())
+    let mut tables: BTreeMap<String, Vec<Column>> = BTreeMap::new();
+    for row in rows {
+        let parent: Option<String> = row.get(5);
+        let parent_column: Option<String> = row.get(6);
+        tables.entry(row.get(0)).or_default().push(Column {
+            name: row.get(1),
+            type_name: row.get(2),
+            type_oid: row.get(3),
+            needs_value: row.get(4),
+            parent: parent.zip(parent_column),
+        });
+    }
+    Ok(tables)
 }
 
 /// Inserts one row, reading any CHECK constraint that refuses it for values it would accept.

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use postgres::types::Oid;
 use postgres::{GenericClient, Statement};
 
 pub mod data;
@@ -29,21 +28,11 @@ pub enum Scope<'a> {
 /// The attribute holding a relation's column names in order: compared as its own kind of difference.
 pub const COLUMN_ORDER: &str = "column order";
 
-/// The relations named, and the tables of the indexes named. `ANY (ARRAY(...))` keeps both
-/// lookups on the catalogs' indexes in a generic plan.
-const RESOLVE_RELATIONS: &str = "SELECT ARRAY(
-        SELECT c.oid FROM pg_class c WHERE c.relname = ANY ($1::text[])
-        UNION
-        SELECT i.indrelid FROM pg_index i
-        WHERE i.indexrelid = ANY (ARRAY(SELECT c.oid FROM pg_class c WHERE c.relname = ANY ($1::text[])))
-    )";
-
 /// The catalog query prepared once per connection, in its whole-schema and scoped forms, so that
 /// repeated snapshots (four per migration in a round-trip) pay neither parsing nor planning.
 pub struct SnapshotReader {
     all: Statement,
     scoped: Statement,
-    resolve: Statement,
 }
 
 impl SnapshotReader {
@@ -51,7 +40,6 @@ impl SnapshotReader {
         Ok(SnapshotReader {
             all: client.prepare(&CATALOG_QUERY.replace("/*ALL*/", "TRUE"))?,
             scoped: client.prepare(&CATALOG_QUERY.replace("/*ALL*/", "FALSE"))?,
-            resolve: client.prepare(RESOLVE_RELATIONS)?,
         })
     }
 
@@ -61,11 +49,8 @@ impl SnapshotReader {
         scope: Scope<'_>,
     ) -> Result<Snapshot, postgres::Error> {
         let rows = match scope {
-            Scope::All => client.query(&self.all, &[&None::<Vec<String>>, &None::<Vec<Oid>>])?,
-            Scope::Names(names) => {
-                let relations: Vec<Oid> = client.query_one(&self.resolve, &[&names])?.get(0);
-                client.query(&self.scoped, &[&names, &relations])?
-            }
+            Scope::All => client.query(&self.all, &[&None::<Vec<String>>])?,
+            Scope::Names(names) => client.query(&self.scoped, &[&names])?,
         };
         let mut snapshot = Snapshot::default();
         for row in rows {
