@@ -1,0 +1,67 @@
+//! `/health`: the process is alive. `/health/ready`: the database answers, its schema is at the
+//! version this build was compiled against, and no migration is failed or unfinished.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::{json, Value};
+
+use crate::AppState;
+
+pub async fn alive() -> Json<Value> {
+    Json(json!({"status": "alive"}))
+}
+
+pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let needed = migrations::embedded_head().unwrap_or(0);
+    match readiness(&state, needed).await {
+        Ok(version) => (
+            StatusCode::OK,
+            Json(json!({"ready": true, "schema_version": version, "needed_version": needed})),
+        ),
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"ready": false, "reason": reason, "needed_version": needed})),
+        ),
+    }
+}
+
+async fn readiness(state: &AppState, needed: i32) -> Result<i32, String> {
+    // The history tables may not exist yet, so these queries are built at run time.
+    let (history, states): (bool, bool) = sqlx::query_as(
+        "SELECT to_regclass('refinery_schema_history') IS NOT NULL,
+                to_regclass('bomizzel_migration_state') IS NOT NULL",
+    )
+    .fetch_one(&state.pool)
+    .await
+    .map_err(|error| format!("database unreachable: {error}"))?;
+    if !history {
+        return Err(format!(
+            "schema not migrated: version 0, this build needs {needed}"
+        ));
+    }
+    let (version,): (Option<i32>,) =
+        sqlx::query_as("SELECT max(version) FROM refinery_schema_history")
+            .fetch_one(&state.pool)
+            .await
+            .map_err(|error| format!("reading the schema version: {error}"))?;
+    let version = version.unwrap_or(0);
+    if states {
+        let unfinished: Option<String> = sqlx::query_scalar(
+            "SELECT format('V%s__%s is %s', lpad(version::text, 4, '0'), name, state)
+             FROM bomizzel_migration_state WHERE state <> 'applied' ORDER BY version LIMIT 1",
+        )
+        .fetch_optional(&state.pool)
+        .await
+        .map_err(|error| format!("reading migration states: {error}"))?;
+        if let Some(unfinished) = unfinished {
+            return Err(format!("migration {unfinished}"));
+        }
+    }
+    match version.cmp(&needed) {
+        std::cmp::Ordering::Less => Err(format!(
+            "schema at version {version}, this build needs {needed}: run the migrations"
+        )),
+        _ => Ok(version),
+    }
+}

@@ -1,0 +1,42 @@
+//! The Bomizzel ticketing service: an HTTP JSON API over the schema that `migrations/` builds.
+//! It never creates or alters tables; it reads the schema version it needs from the embedded
+//! migrations and reports not-ready until the database has it.
+
+mod auth;
+mod error;
+mod health;
+mod tickets;
+mod users;
+
+use axum::routing::{get, post, put};
+use axum::Router;
+use sqlx::PgPool;
+
+pub use auth::{issue_token, TokenIssue};
+pub use error::ApiError;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(health::alive))
+        .route("/health/ready", get(health::ready))
+        .route("/users", post(users::create))
+        .route("/users/me", get(users::me))
+        .route("/queues", post(users::create_queue).get(users::list_queues))
+        .route("/queues/{id}/agents", post(users::add_agent))
+        .route("/tickets", post(tickets::create).get(tickets::list))
+        .route("/tickets/{id}", get(tickets::get))
+        .route("/tickets/{id}/status", put(tickets::update_status))
+        .route("/tickets/{id}/assignee", put(tickets::assign))
+        .route(
+            "/tickets/{id}/comments",
+            post(tickets::add_comment).get(tickets::list_comments),
+        )
+        .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
+        .with_state(state)
+}
