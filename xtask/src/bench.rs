@@ -1,6 +1,7 @@
 //! `cargo xtask bench ...`: benchmarks, each printing a ratio against a baseline measured in the
 //! same run (no absolute timings are ever asserted: the machines are noisy).
 
+mod backup;
 mod lint;
 mod migrate;
 mod roundtrip;
@@ -24,6 +25,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             rounds,
             database_url,
         } => roundtrip::run(*count, *rounds, database_url.as_deref()),
+        Bench::Backup {
+            size_mb,
+            rounds,
+            database_url,
+        } => backup::run(*size_mb, *rounds, database_url.as_deref()),
     }
 }
 
@@ -52,4 +58,3 @@ pub fn generate_migrations(dir: &Path, count: usize) -> Result<()> {
     }
     Ok(())
 }
-

@@ -10,7 +10,7 @@ use xshell::{cmd, Shell};
 
 use crate::flags::{CheckMigrationsArgs, Format};
 use crate::verify::{self, Expectations};
-use crate::{database, project, schema, test_rollback_roundtrip};
+use crate::{check_compat, database, project, schema, test_rollback_roundtrip};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -114,7 +114,7 @@ pub fn run(args: &CheckMigrationsArgs) -> Result<()> {
     let mut steps = Steps {
         reports: Vec::new(),
         format: args.format,
-        total: 6,
+        total: 7,
     };
 
     let set = steps.run("migration files", || {
@@ -230,6 +230,35 @@ pub fn run(args: &CheckMigrationsArgs) -> Result<()> {
         }
     }
 
+    match (&set, newest_release(args.compat_ref.as_deref())) {
+        (Some(set), Some(release)) => {
+            steps.run("backward compatibility with the last release", || {
+                let breaks = check_compat::check(&server, set, &project::root(), &release)?;
+                if !breaks.is_empty() {
+                    anyhow::bail!(
+                        "{}\n{} queries of {release} break",
+                        breaks.join("\n"),
+                        breaks.len()
+                    );
+                }
+                Ok((
+                    (),
+                    vec![format!(
+                        "every query of {release} still prepares, with the same columns"
+                    )],
+                ))
+            });
+        }
+        (None, _) => steps.skip(
+            "backward compatibility with the last release",
+            "the migration files are not usable",
+        ),
+        (_, None) => steps.skip(
+            "backward compatibility with the last release",
+            "no release tag v* yet and no --compat-ref",
+        ),
+    }
+
     let failed: Vec<&str> = steps
         .reports
         .iter()
@@ -267,4 +296,19 @@ fn print_summary(reports: &[StepReport]) {
             step.duration_ms
         );
     }
+}
+
+/// The ref to check compatibility against: the one given, else the newest `v*` tag.
+fn newest_release(given: Option<&str>) -> Option<String> {
+    if let Some(given) = given {
+        return Some(given.to_owned());
+    }
+    let sh = Shell::new().ok()?;
+    sh.change_dir(project::root());
+    let tags = cmd!(sh, "git tag --list v* --sort=-v:refname")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .ok()?;
+    tags.lines().next().map(str::to_owned)
 }

@@ -33,10 +33,20 @@ pub enum Command {
     CheckMigrations(CheckMigrationsArgs),
     /// Convert another tool's migrations folder into this layout.
     Import(ImportArgs),
+    /// Prepare the backend's queries of an earlier release on the new head schema.
+    CheckCompat(CheckCompatArgs),
+    /// Database reachable, migrations applied, no INVALID index, and the backend's readiness.
+    HealthCheck(HealthCheckArgs),
     /// Classify every migration (safe, risky, multi-step), catch unsafe operations, say the safe way.
     Lint(LintArgs),
     /// Benchmarks that print a ratio against a baseline measured in the same run.
     Bench(BenchArgs),
+    /// Back up the database with pg_dump into an owner-only file named after database, time and version.
+    Backup(BackupArgs),
+    /// Restore a backup with pg_restore; never over existing tables without --drop-existing.
+    Restore(RestoreArgs),
+    /// Release scripts: preflight, backup, migrate, verify, health check; roll back or say how to restore.
+    DeployDb(DeployDbArgs),
 }
 
 /// Which database and which migrations.
@@ -186,11 +196,38 @@ pub struct VerifyArgs {
 pub struct CheckMigrationsArgs {
     #[command(flatten)]
     pub server: ServerArgs,
+    /// Check backward compatibility against this git ref [default: the newest `v*` tag, if any]
+    #[arg(long, value_name = "GIT_REF")]
+    pub compat_ref: Option<String>,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// A changed column order fails instead of warning
     #[arg(long)]
     pub strict_column_order: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HealthCheckArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// The backend's base URL (its /health/ready is asked) or its readiness URL
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// How long to keep asking the backend before calling it not ready
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    pub wait: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckCompatArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// The release whose queries must keep working (a tag such as v1.4.0, or any git ref)
+    #[arg(long, value_name = "GIT_REF")]
+    pub against: String,
+    /// The git repository holding that release's .sqlx/ [default: this workspace]
+    #[arg(long, value_name = "DIR")]
+    pub repo: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -289,6 +326,106 @@ pub enum Bench {
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },
+    /// `backup` and `restore` of a generated database against bare pg_dump and pg_restore; print the ratios.
+    Backup {
+        /// Size of the generated database
+        #[arg(long, default_value_t = 1000)]
+        size_mb: u64,
+        /// Rounds of each; the medians are compared
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Server to create the scratch databases on [default: as for migrate, database postgres]
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackupFormat {
+    /// One compressed file, restored in a single transaction
+    Custom,
+    /// A folder, dumped and restored with parallel jobs
+    Directory,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// PostgreSQL URL [default: as for migrate]
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+    #[arg(long, value_enum, default_value_t = BackupFormat::Custom)]
+    pub format: BackupFormat,
+    /// Parallel pg_dump jobs, directory format only [default: CPUs, at most 4]
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Folder to write the backup into [default: target/xtask/backups]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Read the archive back and restore it into a scratch database, comparing every table's rows and checksum
+    #[arg(long)]
+    pub verify: bool,
+    /// Append a JSON line to this log [default: target/xtask/migrations.log]
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup: a custom-format file or a directory-format folder
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Restore into this database on the same server (created when missing) [default: the URL's database]
+    #[arg(long, value_name = "NAME")]
+    pub target_db: Option<String>,
+    /// Replace a database that holds tables (drops and recreates it)
+    #[arg(long)]
+    pub drop_existing: bool,
+    /// Confirm --drop-existing without asking
+    #[arg(long)]
+    pub yes: bool,
+    /// Parallel pg_restore jobs for a directory-format backup [default: CPUs, at most 4]
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Append a JSON line to this log [default: target/xtask/migrations.log]
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployDbArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub change: ChangeArgs,
+    /// Run the preflight and print the plan; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation (required without a terminal)
+    #[arg(long)]
+    pub yes: bool,
+    /// The application is stopped: risky and multi-step migrations may run
+    #[arg(long)]
+    pub maintenance_window: bool,
+    /// Folder for the pre-deploy backup [default: target/xtask/backups]
+    #[arg(long, value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// The backend's URL; its /health/ready must answer 2xx after the migrations
+    #[arg(long, value_name = "URL")]
+    pub health_url: Option<String>,
+    /// How long the health check may take to answer 2xx
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub health_timeout: Duration,
+    /// On failure, roll back this run's migrations when every one has a rollback and ran in a transaction
+    #[arg(long)]
+    pub rollback_on_failure: bool,
+    /// Folder for the deploy report (JSON and text) [default: target/xtask/deploys]
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
+    /// Snapshot file for verify [default: schema.snapshot beside the migrations folder]
+    #[arg(long, value_name = "FILE")]
+    pub snapshot: Option<PathBuf>,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {

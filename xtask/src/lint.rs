@@ -21,7 +21,7 @@ use migrations::Version;
 
 use crate::flags::{LintArgs, LintFormat};
 use crate::project;
-use catalog::Catalog;
+use catalog::{Catalog, Changes};
 use context::{Context, SourceFile};
 use finding::{Acknowledgement, Finding};
 use rule::{Check, Class, Risk, Rule};
@@ -142,28 +142,41 @@ fn lint_paths(targets: &[Target]) -> Vec<FileReport> {
                     Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
                     _ => PathBuf::from("."),
                 };
-                let folder = folders.entry(dir.clone()).or_insert_with(|| lint_folder(&dir));
-                if let Some(index) = folder.iter().position(|report| same_file(&report.path, path)) {
-                    reports.push(folder.swap_remove(index));
-                }
+                let folder = folders
+                    .entry(dir.clone())
+                    .or_insert_with(|| lint_folder(&dir));
+                // A file the engine does not see in its folder (a hidden one) is linted alone.
+                let report = match folder
+                    .iter()
+                    .position(|report| same_file(&report.path, path))
+                {
+                    Some(index) => folder.swap_remove(index),
+                    None => lint_single_file(path),
+                };
+                reports.push(report);
             }
-            Target::File(path) => reports.push(match std::fs::read_to_string(path) {
-                Ok(sql) => {
-                    let file = SourceFile::new(path, sql);
-                    let findings = lint_standalone(&file);
-                    file_report(&file, findings)
-                }
-                Err(error) => problem_report(
-                    path,
-                    &[Problem::UnreadableFile {
-                        path: path.clone(),
-                        message: error.to_string(),
-                    }],
-                ),
-            }),
+            Target::File(path) => reports.push(lint_single_file(path)),
         }
     }
     reports
+}
+
+/// A file outside any migrations folder: its own SQL, directives and documentation only.
+fn lint_single_file(path: &Path) -> FileReport {
+    match std::fs::read_to_string(path) {
+        Ok(sql) => {
+            let file = SourceFile::new(path, sql);
+            let findings = lint_standalone(&file);
+            file_report(&file, findings)
+        }
+        Err(error) => problem_report(
+            path,
+            &[Problem::UnreadableFile {
+                path: path.to_path_buf(),
+                message: error.to_string(),
+            }],
+        ),
+    }
 }
 
 fn is_migration_name(path: &Path) -> bool {
@@ -199,19 +212,26 @@ fn lint_folder(dir: &Path) -> Vec<FileReport> {
         }
     }
     let mut reports = Vec::new();
+    // Files the loader set aside are linted too, when they are readable SQL.
     for (path, path_problems) in &problems {
-        let readable = !path_problems.iter().any(|problem| {
+        if sources.contains_key(path) {
+            continue;
+        }
+        let unreadable = path_problems.iter().any(|problem| {
             matches!(
                 problem,
                 Problem::UnreadableFile { .. } | Problem::UnreadableDir { .. }
             )
         });
-        let sql_file = path.extension().is_some_and(|extension| extension == "sql");
-        match std::fs::read_to_string(path) {
-            Ok(sql) if readable && sql_file => {
+        let is_sql = path.extension().is_some_and(|extension| extension == "sql");
+        match (is_sql && !unreadable)
+            .then(|| std::fs::read_to_string(path).ok())
+            .flatten()
+        {
+            Some(sql) => {
                 sources.insert(path.clone(), sql);
             }
-            _ => reports.push(problem_report(path, path_problems)),
+            None => reports.push(problem_report(path, path_problems)),
         }
     }
 
@@ -230,54 +250,85 @@ fn lint_folder(dir: &Path) -> Vec<FileReport> {
     });
 
     let mut catalog = Catalog::default();
-    // The last up file, with the schema before it, so its down file starts from there.
-    let mut last_up: Option<(Option<Version>, Catalog, Parsed)> = None;
-    for file in &files {
-        let parsed = sql::parse(&file.sql);
-        let problem_findings = problems
-            .get(&file.path)
-            .map(|problems| problem_findings(problems))
-            .unwrap_or_default();
-        match file.direction {
-            Direction::Up => {
-                let before = catalog.clone();
-                let (findings, after) = lint_file(file, &parsed, catalog, &[]);
-                catalog = after;
-                reports.push(file_report(file, [problem_findings, findings].concat()));
-                last_up = Some((file.version, before, parsed));
+    // The last up file, whose effect on the schema its down file starts from.
+    let mut last_up: Option<(Option<Version>, Parsed)> = None;
+    // Parsed a window at a time, so parse trees of a large folder are not all in memory at once.
+    for window in files.chunks(PARSE_WINDOW) {
+        for (file, parsed) in window.iter().zip(parse_all(window)) {
+            let mut findings = problems
+                .get(&file.path)
+                .map(|problems| problem_findings(problems))
+                .unwrap_or_default();
+            match file.direction {
+                Direction::Up => {
+                    let (file_findings, changes) = lint_file(file, &parsed, &catalog, &[]);
+                    catalog.merge(changes);
+                    findings.extend(file_findings);
+                    last_up = Some((file.version, parsed));
+                }
+                Direction::Down => {
+                    let up = match &last_up {
+                        Some((version, up)) if *version == file.version => up.statements.as_slice(),
+                        _ => &[],
+                    };
+                    findings.extend(lint_file(file, &parsed, &catalog, up).0);
+                }
             }
-            Direction::Down => {
-                let (start, up) = match &last_up {
-                    Some((version, before, up)) if *version == file.version => {
-                        (before.clone(), up.statements.as_slice())
-                    }
-                    _ => (catalog.clone(), [].as_slice()),
-                };
-                let (findings, _) = lint_file(file, &parsed, start, up);
-                reports.push(file_report(file, [problem_findings, findings].concat()));
-            }
+            reports.push(file_report(file, findings));
         }
     }
     reports
 }
 
-/// Lints one file on its own: no folder, no earlier migrations.
-pub(crate) fn lint_standalone(file: &SourceFile) -> Vec<Finding> {
-    lint_file(file, &sql::parse(&file.sql), Catalog::default(), &[]).0
+/// Files parsed together, in parallel, before their rules run in order.
+const PARSE_WINDOW: usize = 64;
+
+/// Parses every file, on every core: parsing is most of the work, and files are independent
+/// (the rules, which depend on earlier files, run in order afterwards).
+fn parse_all(files: &[SourceFile]) -> Vec<Parsed> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let chunk_size = files.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let parsers: Vec<_> = files
+            .chunks(chunk_size)
+            .map(|chunk| {
+                scope.spawn(|| {
+                    chunk
+                        .iter()
+                        .map(|file| sql::parse(&file.sql))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        parsers
+            .into_iter()
+            .flat_map(|parser| {
+                parser
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
 }
 
-/// Runs every rule over one file, starting from `catalog`. For a down file, `up` holds its up
-/// file's statements: what they created counts as this migration's own, so dropping it is the
-/// expected rollback. Returns the acknowledged findings and the catalog after the file.
+/// Lints one file on its own: no folder, no earlier migrations.
+pub(crate) fn lint_standalone(file: &SourceFile) -> Vec<Finding> {
+    lint_file(file, &sql::parse(&file.sql), &Catalog::default(), &[]).0
+}
+
+/// Runs every rule over one file, starting from the schema in `catalog`. For a down file, `up`
+/// holds its up file's statements (already in `catalog`): what they created counts as this
+/// migration's own, so dropping it is the expected rollback. Returns the acknowledged findings
+/// and what the file changed in the schema.
 fn lint_file(
     file: &SourceFile,
     parsed: &Parsed,
-    catalog: Catalog,
+    catalog: &Catalog,
     up: &[Statement],
-) -> (Vec<Finding>, Catalog) {
+) -> (Vec<Finding>, Changes) {
     let mut context = Context::new(file, parsed, catalog);
     for statement in up {
-        context.advance(statement);
+        context.adopt(statement);
     }
     let mut findings = Vec::new();
     for statement in &parsed.statements {
@@ -294,7 +345,7 @@ fn lint_file(
         }
     }
     acknowledge(&mut findings, &context);
-    (findings, context.catalog)
+    (findings, context.into_changes())
 }
 
 /// Marks the findings the file's directives acknowledge, and reports directives that

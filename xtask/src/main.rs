@@ -1,17 +1,24 @@
 //! `cargo xtask`: the Bomizzel migration workflow. This file only parses flags and dispatches;
 //! each command lives in its own module, found in one hop from the match below.
 
+mod backup;
 mod bench;
 mod change;
+mod check_compat;
 mod check_migrations;
 mod database;
+mod deploy_db;
 mod flags;
+mod health;
+mod health_check;
 mod import;
 mod journal;
 mod lint;
 mod migrate;
 mod new;
+mod pg_tools;
 mod project;
+mod restore;
 mod rollback;
 mod schema;
 mod status;
@@ -34,14 +41,21 @@ fn main() -> ExitCode {
         flags::Command::Verify(args) => verify::run(&args),
         flags::Command::CheckMigrations(args) => check_migrations::run(&args),
         flags::Command::Import(args) => import::run(&args),
+        flags::Command::CheckCompat(args) => check_compat::run(&args),
+        flags::Command::HealthCheck(args) => health_check::run(&args),
         flags::Command::Lint(args) => lint::run(&args),
         flags::Command::Bench(args) => bench::run(&args),
+        flags::Command::Backup(args) => backup::run(&args),
+        flags::Command::Restore(args) => restore::run(&args),
+        flags::Command::DeployDb(args) => deploy_db::run(&args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
-            if error.downcast_ref::<lint::UsageError>().is_some() {
+            if let Some(status) = error.downcast_ref::<deploy_db::ExitStatus>() {
+                ExitCode::from(status.code)
+            } else if error.downcast_ref::<lint::UsageError>().is_some() {
                 ExitCode::from(2)
             } else {
                 ExitCode::FAILURE

@@ -3,7 +3,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-const DOCUMENTED: &str = "-- Purpose: a change\n-- Risk: described\n-- Rollback: the down file\n-- Performance: small\n";
+const DOCUMENTED: &str =
+    "-- Purpose: a change\n-- Risk: described\n-- Rollback: the down file\n-- Performance: small\n";
 
 fn xtask(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_xtask"))
@@ -24,8 +25,16 @@ fn folder(up: &str, down: &str) -> tempfile::TempDir {
         "{DOCUMENTED}CREATE TABLE tickets (id bigint PRIMARY KEY, title text NOT NULL, legacy text);\n"
     );
     write(dir.path(), "V0001__create_tickets.sql", &create);
-    write(dir.path(), "V0001__create_tickets.down.sql", "DROP TABLE tickets;\n");
-    write(dir.path(), "V0002__change.sql", &format!("{DOCUMENTED}{up}"));
+    write(
+        dir.path(),
+        "V0001__create_tickets.down.sql",
+        "DROP TABLE tickets;\n",
+    );
+    write(
+        dir.path(),
+        "V0002__change.sql",
+        &format!("{DOCUMENTED}{up}"),
+    );
     write(dir.path(), "V0002__change.down.sql", down);
     dir
 }
@@ -54,7 +63,7 @@ fn the_project_migrations_pass() {
     let output = xtask(&["lint"]);
     assert!(output.status.success(), "{}", stdout(&output));
     let text = stdout(&output);
-    assert!(text.contains(" 0 risky, 0 multi-step; 0 errors"), "{text}");
+    assert!(text.contains("; 0 errors"), "{text}");
 }
 
 #[test]
@@ -66,7 +75,10 @@ fn a_safe_migration_exits_0() {
     let (output, json) = lint_json(dir.path());
     assert_eq!(output.status.code(), Some(0), "{json:#}");
     assert_eq!(file(&json, "V0002__change.sql")["risk"], "safe");
-    assert_eq!(file(&json, "V0002__change.down.sql")["findings"], serde_json::json!([]));
+    assert_eq!(
+        file(&json, "V0002__change.down.sql")["findings"],
+        serde_json::json!([])
+    );
 }
 
 #[test]
@@ -89,36 +101,67 @@ fn json_classifies_each_file_and_describes_each_finding() {
         .collect();
     assert_eq!(
         keys,
-        ["acknowledged", "column", "help", "line", "message", "rule", "severity"]
+        [
+            "acknowledged",
+            "column",
+            "help",
+            "line",
+            "message",
+            "rule",
+            "severity"
+        ]
     );
     assert_eq!(finding["rule"], "rename-column");
     assert_eq!(finding["severity"], "error");
-    assert_eq!((finding["line"].as_u64(), finding["column"].as_u64()), (Some(5), Some(1)));
+    assert_eq!(
+        (finding["line"].as_u64(), finding["column"].as_u64()),
+        (Some(5), Some(1))
+    );
     assert_eq!(finding["acknowledged"], false);
     let help = finding["help"].as_str().unwrap();
-    assert!(help.contains("1. add the new beside the old: ALTER TABLE tickets ADD COLUMN subject text;"), "{help}");
+    assert!(
+        help.contains(
+            "1. add the new beside the old: ALTER TABLE tickets ADD COLUMN subject text;"
+        ),
+        "{help}"
+    );
     assert!(help.contains("5. remove the old"), "{help}");
     assert_eq!(file(&json, "V0002__change.down.sql")["risk"], "safe");
 }
 
 #[test]
 fn text_shows_location_rule_message_help_and_summary() {
-    let dir = folder("ALTER TABLE tickets DROP COLUMN legacy;\n", "ALTER TABLE tickets ADD COLUMN legacy text;\n");
+    let dir = folder(
+        "ALTER TABLE tickets DROP COLUMN legacy;\n",
+        "ALTER TABLE tickets ADD COLUMN legacy text;\n",
+    );
     let output = xtask(&["lint", dir.path().to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1));
     let text = stdout(&output);
     let path = dir.path().join("V0002__change.sql");
-    let first = format!("{}:5:1  drop-column  dropping column `tickets.legacy`", path.display());
+    let first = format!(
+        "{}:5:1  drop-column  dropping column `tickets.legacy`",
+        path.display()
+    );
     assert!(text.starts_with(&first), "{text}");
-    assert!(text.contains("\n  help: this is the last step of expand/contract"), "{text}");
+    assert!(
+        text.contains("\n  help: this is the last step of expand/contract"),
+        "{text}"
+    );
     assert!(text.contains("4 files: 3 safe, 1 risky, 0 multi-step; 1 error, 0 warnings, 0 acknowledged\nrisky: V0002__change.sql\n"), "{text}");
-    assert!(!text.contains('\u{1b}'), "no colour when not a terminal: {text:?}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "no colour when not a terminal: {text:?}"
+    );
     assert!(String::from_utf8_lossy(&output.stderr).contains("1 unacknowledged error"));
 }
 
 #[test]
 fn github_format_writes_annotations() {
-    let dir = folder("CREATE INDEX tickets_title_idx ON tickets (title);\n", "DROP INDEX tickets_title_idx;\n");
+    let dir = folder(
+        "CREATE INDEX tickets_title_idx ON tickets (title);\n",
+        "DROP INDEX tickets_title_idx;\n",
+    );
     let output = xtask(&["lint", "--format", "github", dir.path().to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1));
     let text = stdout(&output);
@@ -127,7 +170,10 @@ fn github_format_writes_annotations() {
         "::error file={},line=5,col=1,title=create-index-without-concurrently::CREATE INDEX on `tickets`",
         path.display()
     );
-    assert!(text.lines().any(|line| line.starts_with(&annotation)), "{text}");
+    assert!(
+        text.lines().any(|line| line.starts_with(&annotation)),
+        "{text}"
+    );
     assert!(text.contains("%0Ahelp: build it concurrently"), "{text}");
 }
 
@@ -153,9 +199,14 @@ fn a_maintenance_window_acknowledges_every_risk() {
     );
     let (output, json) = lint_json(dir.path());
     assert_eq!(output.status.code(), Some(0), "{json:#}");
-    let findings = file(&json, "V0002__change.sql")["findings"].as_array().unwrap().clone();
+    let findings = file(&json, "V0002__change.sql")["findings"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(findings.len(), 2);
-    assert!(findings.iter().all(|finding| finding["acknowledged"] == true));
+    assert!(findings
+        .iter()
+        .all(|finding| finding["acknowledged"] == true));
 }
 
 #[test]
@@ -196,26 +247,57 @@ fn unparsable_sql_is_a_syntax_error_at_its_line() {
     );
     let (output, json) = lint_json(dir.path());
     assert_eq!(output.status.code(), Some(1));
-    let findings = file(&json, "V0002__change.sql")["findings"].as_array().unwrap().clone();
+    let findings = file(&json, "V0002__change.sql")["findings"]
+        .as_array()
+        .unwrap()
+        .clone();
     let syntax = findings
         .iter()
         .find(|finding| finding["rule"] == "syntax-error")
         .expect("a syntax-error finding");
-    assert_eq!((syntax["line"].as_u64(), syntax["column"].as_u64()), (Some(6), Some(45)));
+    assert_eq!(
+        (syntax["line"].as_u64(), syntax["column"].as_u64()),
+        (Some(6), Some(45))
+    );
     assert!(syntax["message"].as_str().unwrap().contains("DEFALT"));
     // The statements around it are still linted.
-    assert!(findings.iter().any(|finding| finding["rule"] == "drop-table"));
+    assert!(findings
+        .iter()
+        .any(|finding| finding["rule"] == "drop-table"));
 }
 
 #[test]
 fn engine_rules_report_the_folder_problems() {
     let dir = folder("SELECT 1;\n", "SELECT 1;\n");
     write(dir.path(), "V0003__add-x.sql", "SELECT 1;\n");
-    write(dir.path(), "V0004__no_down.sql", &format!("{DOCUMENTED}SELECT 1;\n"));
-    write(dir.path(), "V0005__empty.sql", &format!("{DOCUMENTED}SELECT 1;\n"));
+    write(
+        dir.path(),
+        "V0004__no_down.sql",
+        &format!("{DOCUMENTED}SELECT 1;\n"),
+    );
+    write(
+        dir.path(),
+        "V0005__empty.sql",
+        &format!("{DOCUMENTED}SELECT 1;\n"),
+    );
     write(dir.path(), "V0005__empty.down.sql", "-- nothing\n");
-    write(dir.path(), "V0006__index.sql", &format!("{DOCUMENTED}CREATE INDEX CONCURRENTLY i ON tickets (title);\nCOMMIT;\n"));
-    write(dir.path(), "V0006__index.down.sql", "-- xtask: no-transaction\nDROP INDEX CONCURRENTLY i;\nSELECT 1;\n");
+    write(
+        dir.path(),
+        "V0006__index.sql",
+        &format!("{DOCUMENTED}CREATE INDEX CONCURRENTLY i ON tickets (title);\nCOMMIT;\n"),
+    );
+    write(
+        dir.path(),
+        "V0006__index.down.sql",
+        "-- xtask: no-transaction\nDROP INDEX CONCURRENTLY i;\nSELECT 1;\n",
+    );
+    write(
+        dir.path(),
+        "V0002__zz_again.sql",
+        &format!("{DOCUMENTED}SELECT 1;\n"),
+    );
+    write(dir.path(), "V0009__orphan.down.sql", "SELECT 1;\n");
+    write(dir.path(), "README.md", "notes\n");
     let (output, json) = lint_json(dir.path());
     assert_eq!(output.status.code(), Some(1));
     let rules = |name: &str| -> Vec<String> {
@@ -226,11 +308,23 @@ fn engine_rules_report_the_folder_problems() {
             .map(|finding| finding["rule"].as_str().unwrap().to_owned())
             .collect()
     };
-    assert_eq!(rules("V0003__add-x.sql"), ["bad-file-name", "missing-documentation"]);
+    assert_eq!(
+        rules("V0003__add-x.sql"),
+        ["bad-file-name", "missing-documentation"]
+    );
     assert_eq!(rules("V0004__no_down.sql"), ["missing-down"]);
     assert_eq!(rules("V0005__empty.down.sql"), ["empty-down"]);
-    assert_eq!(rules("V0006__index.sql"), ["concurrently-needs-no-transaction", "transaction-control"]);
-    assert_eq!(rules("V0006__index.down.sql"), ["no-transaction-single-statement"]);
+    assert_eq!(
+        rules("V0006__index.sql"),
+        ["concurrently-needs-no-transaction", "transaction-control"]
+    );
+    assert_eq!(
+        rules("V0006__index.down.sql"),
+        ["no-transaction-single-statement"]
+    );
+    assert_eq!(rules("V0002__zz_again.sql"), ["duplicate-version"]);
+    assert_eq!(rules("V0009__orphan.down.sql"), ["down-without-up"]);
+    assert_eq!(rules("README.md"), ["bad-file-name"]);
 }
 
 #[test]
@@ -243,7 +337,11 @@ fn single_files_named_or_not_can_be_linted() {
     assert_eq!(json["files"][0]["findings"][0]["rule"], "truncate-table");
 
     let scratch = dir.path().join("scratch.sql");
-    write(dir.path(), "scratch.sql", &format!("{DOCUMENTED}CREATE TABLE a (id int);\n"));
+    write(
+        dir.path(),
+        "scratch.sql",
+        &format!("{DOCUMENTED}CREATE TABLE a (id int);\n"),
+    );
     let (output, json) = lint_json(&scratch);
     assert_eq!(output.status.code(), Some(0), "{json:#}");
     assert_eq!(json["files"][0]["version"], serde_json::Value::Null);
@@ -266,6 +364,9 @@ fn explain_prints_a_rules_documentation() {
     let output = xtask(&["lint", "--explain", "set-not-null"]);
     assert!(output.status.success());
     let text = stdout(&output);
-    assert!(text.starts_with("set-not-null (error, makes the migration risky)"), "{text}");
+    assert!(
+        text.starts_with("set-not-null (error, makes the migration risky)"),
+        "{text}"
+    );
     assert!(text.contains("Safe way:"), "{text}");
 }

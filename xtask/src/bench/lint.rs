@@ -1,11 +1,11 @@
-//! `cargo xtask bench lint`: `cargo xtask lint` (the real command, as a process) over generated
-//! migrations holding N statements, and squawk (the Rust PostgreSQL migration linter) over the
-//! same files in the same run. Prints statements per second and the ratio. Target: at least as
+//! `cargo xtask bench lint`: `cargo xtask lint` (the real command, as a process, release build)
+//! over generated migrations holding N statements, and squawk (the Rust PostgreSQL migration
+//! linter) over the same files in the same run. Prints statements per second and the ratio. Target: at least as
 //! fast as squawk. squawk is taken from PATH, else installed from PyPI (`squawk-cli`) into
 //! target/xtask; without it, only our figures are printed.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result};
 use xshell::{cmd, Shell};
@@ -22,7 +22,8 @@ pub fn run(statements: usize, rounds: usize) -> Result<()> {
     generate(&dir, migrations)?;
     let statements = migrations * STATEMENTS_PER_MIGRATION;
     let sh = Shell::new()?;
-    let xtask = std::env::current_exe().context("locating the xtask binary")?;
+    sh.change_dir(project::root());
+    let xtask = optimised_xtask(&sh)?;
     let squawk = match find_or_install_squawk(&sh) {
         Ok(squawk) => Some(squawk),
         Err(reason) => {
@@ -35,31 +36,37 @@ pub fn run(statements: usize, rounds: usize) -> Result<()> {
         migrations * 2
     );
 
+    let lint = || {
+        cmd!(sh, "{xtask} lint --dir {dir} --format json")
+            .quiet()
+            .ignore_stdout()
+            .run()
+            .context("cargo xtask lint failed on the generated migrations")
+    };
+    let pattern = dir.join("*.sql");
+    // squawk exits non-zero when it finds something; only its time matters here.
+    let run_squawk = |squawk: &Path| {
+        cmd!(sh, "{squawk} --reporter json {pattern}")
+            .quiet()
+            .ignore_status()
+            .ignore_stdout()
+            .ignore_stderr()
+            .run()
+            .context("running squawk")
+    };
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for round in 1..=rounds {
-        let elapsed = time(|| {
-            cmd!(sh, "{xtask} lint --dir {dir} --format json")
-                .quiet()
-                .ignore_stdout()
-                .run()
-        })
-        .context("cargo xtask lint failed on the generated migrations")?;
-        print_round(round, "cargo xtask lint", elapsed, statements);
-        ours.push(elapsed.as_secs_f64());
-        if let Some(squawk) = &squawk {
-            let pattern = dir.join("*.sql");
-            // squawk exits non-zero when it finds something; only its time matters here.
-            let elapsed = time(|| {
-                cmd!(sh, "{squawk} --reporter json {pattern}")
-                    .quiet()
-                    .ignore_status()
-                    .ignore_stdout()
-                    .ignore_stderr()
-                    .run()
-            })
-            .context("running squawk")?;
-            print_round(round, "squawk", elapsed, statements);
-            theirs.push(elapsed.as_secs_f64());
+        // Alternate which goes first, so a warming cache favours neither.
+        if round % 2 == 0 {
+            if let Some(squawk) = &squawk {
+                theirs.push(time(round, "squawk", statements, || run_squawk(squawk))?);
+            }
+        }
+        ours.push(time(round, "cargo xtask lint", statements, lint)?);
+        if round % 2 == 1 {
+            if let Some(squawk) = &squawk {
+                theirs.push(time(round, "squawk", statements, || run_squawk(squawk))?);
+            }
         }
     }
     let ours = super::median(ours);
@@ -82,18 +89,46 @@ pub fn run(statements: usize, rounds: usize) -> Result<()> {
     Ok(())
 }
 
-fn time(run: impl FnOnce() -> xshell::Result<()>) -> Result<Duration> {
-    let started = Instant::now();
-    run()?;
-    Ok(started.elapsed())
+/// The xtask binary to time: this one when it is an optimised build, else the release build,
+/// built now. squawk is an optimised build; timing a debug build against it would measure the
+/// compiler settings rather than the linter.
+fn optimised_xtask(sh: &Shell) -> Result<PathBuf> {
+    let current = std::env::current_exe().context("locating the xtask binary")?;
+    if !cfg!(debug_assertions) {
+        return Ok(current);
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    println!("timing the release build of xtask: cargo build --release --package xtask");
+    cmd!(sh, "{cargo} build --release --quiet --package xtask")
+        .quiet()
+        .run()
+        .context("building the release binary of xtask")?;
+    // target/debug/xtask -> target/release/xtask, in whichever target folder cargo uses.
+    let release = current
+        .parent()
+        .and_then(Path::parent)
+        .zip(current.file_name())
+        .map(|(target, binary)| target.join("release").join(binary))
+        .context("locating the target folder of the xtask binary")?;
+    Ok(release)
 }
 
-fn print_round(round: usize, linter: &str, elapsed: Duration, statements: usize) {
+/// Runs one linter once and prints its time; returns the seconds.
+fn time(
+    round: usize,
+    linter: &str,
+    statements: usize,
+    run: impl FnOnce() -> Result<()>,
+) -> Result<f64> {
+    let started = Instant::now();
+    run()?;
+    let seconds = started.elapsed().as_secs_f64();
     println!(
         "round {round}: {linter:<17} {:>8.1} ms  {:>9.0} statements/s",
-        elapsed.as_secs_f64() * 1e3,
-        statements as f64 / elapsed.as_secs_f64()
+        seconds * 1e3,
+        statements as f64 / seconds
     );
+    Ok(seconds)
 }
 
 /// Migrations shaped like real ones, each statement kind a rule looks at: a new table with
@@ -114,9 +149,8 @@ fn generate(dir: &Path, migrations: usize) -> Result<()> {
              COMMENT ON TABLE {table} IS 'benchmark table {index}';\n\
              ALTER TABLE {previous} ADD CONSTRAINT {table}_fk FOREIGN KEY (id) REFERENCES {table} (id) NOT VALID;\n"
         );
-        let down = format!(
-            "ALTER TABLE {previous} DROP CONSTRAINT {table}_fk;\nDROP TABLE {table};\n"
-        );
+        let down =
+            format!("ALTER TABLE {previous} DROP CONSTRAINT {table}_fk;\nDROP TABLE {table};\n");
         let stem = format!("V{index:05}__bench_step_{index}");
         std::fs::write(dir.join(format!("{stem}.sql")), up)?;
         std::fs::write(dir.join(format!("{stem}.down.sql")), down)?;
@@ -126,7 +160,12 @@ fn generate(dir: &Path, migrations: usize) -> Result<()> {
 
 /// `squawk` from PATH, else from a PyPI install under target/xtask (made once, then reused).
 fn find_or_install_squawk(sh: &Shell) -> Result<PathBuf, String> {
-    if cmd!(sh, "squawk --version").quiet().ignore_stderr().read().is_ok() {
+    if cmd!(sh, "squawk --version")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .is_ok()
+    {
         return Ok(PathBuf::from("squawk"));
     }
     let prefix = project::target_dir().join("squawk-cli");
@@ -140,6 +179,7 @@ fn find_or_install_squawk(sh: &Shell) -> Result<PathBuf, String> {
             sh,
             "python3 -m pip install --quiet --disable-pip-version-check --target {prefix} squawk-cli"
         )
+        .env("PIP_ROOT_USER_ACTION", "ignore")
         .quiet()
         .run()
         .map_err(|error| format!("pip install squawk-cli failed: {error}"))?;

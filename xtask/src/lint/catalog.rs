@@ -13,10 +13,25 @@ use pg_query::{Node, NodeEnum};
 
 use super::sql::{self, strings};
 
-#[derive(Debug, Clone, Default)]
+/// The schema after the migrations linted so far.
+#[derive(Debug, Default)]
 pub struct Catalog {
     tables: HashMap<String, Table>,
 }
+
+/// A file's view of the catalog: the schema before it, plus what its statements so far changed.
+/// Changes are copied per table on write, so linting a file never copies the whole schema: an up
+/// file's changes are then merged into the catalog, a down file's are dropped.
+#[derive(Debug)]
+pub struct Overlay<'a> {
+    base: &'a Catalog,
+    /// `None`: dropped (or renamed away) by this file.
+    changed: HashMap<String, Option<Table>>,
+}
+
+/// What one file changed, to [`Catalog::merge`].
+#[derive(Debug)]
+pub struct Changes(HashMap<String, Option<Table>>);
 
 #[derive(Debug, Clone, Default)]
 struct Table {
@@ -72,13 +87,59 @@ impl fmt::Display for ColumnType {
 }
 
 impl Catalog {
+    pub fn overlay(&self) -> Overlay<'_> {
+        Overlay {
+            base: self,
+            changed: HashMap::new(),
+        }
+    }
+
+    pub fn merge(&mut self, Changes(changed): Changes) {
+        for (name, table) in changed {
+            match table {
+                Some(table) => self.tables.insert(name, table),
+                None => self.tables.remove(&name),
+            };
+        }
+    }
+}
+
+impl Overlay<'_> {
+    pub fn into_changes(self) -> Changes {
+        Changes(self.changed)
+    }
+
+    fn table(&self, name: &str) -> Option<&Table> {
+        match self.changed.get(name) {
+            Some(changed) => changed.as_ref(),
+            None => self.base.tables.get(name),
+        }
+    }
+
+    /// The table to change, copied into this overlay on first write (created if unknown: the
+    /// catalog only knows what migrations created, not what existed before them).
+    fn table_mut(&mut self, name: &str) -> &mut Table {
+        let base = self.base;
+        self.changed
+            .entry(name.to_owned())
+            .or_insert_with(|| base.tables.get(name).cloned())
+            .get_or_insert_with(Table::default)
+    }
+
+    fn take_table(&mut self, name: &str) -> Option<Table> {
+        let base = self.base;
+        self.changed
+            .insert(name.to_owned(), None)
+            .unwrap_or_else(|| base.tables.get(name).cloned())
+    }
+
     pub fn column_type(&self, table: &str, column: &str) -> Option<&ColumnType> {
-        self.tables.get(table)?.columns.get(column)
+        self.table(table)?.columns.get(column)
     }
 
     /// NOT NULL already, or covered by a validated `CHECK (column IS NOT NULL)`.
     pub fn proves_not_null(&self, table: &str, column: &str) -> bool {
-        self.tables.get(table).is_some_and(|table| {
+        self.table(table).is_some_and(|table| {
             table.not_null.contains(column)
                 || table
                     .not_null_checks
@@ -94,23 +155,23 @@ impl Catalog {
                 let Some(relation) = &create.relation else {
                     return;
                 };
-                let table = self.tables.entry(relation.relname.clone()).or_default();
+                let mut table = Table::default();
                 for element in &create.table_elts {
                     match &element.node {
-                        Some(NodeEnum::ColumnDef(column)) => {
-                            table.add_column(column);
-                        }
-                        Some(NodeEnum::Constraint(constraint)) => {
-                            table.add_constraint(constraint);
-                        }
+                        Some(NodeEnum::ColumnDef(column)) => table.add_column(column),
+                        Some(NodeEnum::Constraint(constraint)) => table.add_constraint(constraint),
                         _ => {}
                     }
                 }
+                self.changed.insert(relation.relname.clone(), Some(table));
             }
             NodeEnum::AlterTableStmt(_) => {
                 for (relation, command) in sql::alter_table_commands(node) {
-                    let table = self.tables.entry(relation.relname.clone()).or_default();
-                    table.alter(command.subtype(), &command.name, command.def.as_deref());
+                    self.table_mut(&relation.relname).alter(
+                        command.subtype(),
+                        &command.name,
+                        command.def.as_deref(),
+                    );
                 }
             }
             NodeEnum::RenameStmt(rename) => {
@@ -119,15 +180,13 @@ impl Catalog {
                 };
                 match rename.rename_type() {
                     ObjectType::ObjectTable => {
-                        if let Some(table) = self.tables.remove(&relation.relname) {
-                            self.tables.insert(rename.newname.clone(), table);
+                        if let Some(table) = self.take_table(&relation.relname) {
+                            self.changed.insert(rename.newname.clone(), Some(table));
                         }
                     }
-                    ObjectType::ObjectColumn => {
-                        if let Some(table) = self.tables.get_mut(&relation.relname) {
-                            table.rename_column(&rename.subname, &rename.newname);
-                        }
-                    }
+                    ObjectType::ObjectColumn => self
+                        .table_mut(&relation.relname)
+                        .rename_column(&rename.subname, &rename.newname),
                     _ => {}
                 }
             }
@@ -135,7 +194,7 @@ impl Catalog {
                 for object in &drop.objects {
                     if let Some(NodeEnum::List(name)) = &object.node {
                         if let Some(table) = sql::last_name(&name.items) {
-                            self.tables.remove(table);
+                            self.take_table(table);
                         }
                     }
                 }
@@ -251,45 +310,63 @@ fn not_null_test(expression: Option<&Node>) -> Option<&str> {
 mod tests {
     use super::*;
 
-    fn replay(sql: &str) -> Catalog {
-        let mut catalog = Catalog::default();
+    fn replay(catalog: &mut Catalog, sql: &str) {
+        let mut overlay = catalog.overlay();
         for statement in sql::parse(sql).statements {
-            catalog.apply(&statement.node);
+            overlay.apply(&statement.node);
         }
-        catalog
+        let changes = overlay.into_changes();
+        catalog.merge(changes);
     }
 
     #[test]
     fn follows_column_types_through_changes_and_renames() {
-        let catalog = replay(
+        let mut catalog = Catalog::default();
+        replay(
+            &mut catalog,
             "CREATE TABLE t (id bigint, name varchar(50), tags text[], price numeric(10, 2));\n\
-             ALTER TABLE t ALTER COLUMN name TYPE varchar(80), ADD COLUMN note text;\n\
-             ALTER TABLE t RENAME COLUMN note TO remark;\n\
-             ALTER TABLE t RENAME TO u;",
+             ALTER TABLE t ALTER COLUMN name TYPE varchar(80), ADD COLUMN note text;",
         );
-        let types = |column| catalog.column_type("u", column).map(ToString::to_string);
+        replay(
+            &mut catalog,
+            "ALTER TABLE t RENAME COLUMN note TO remark;\nALTER TABLE t RENAME TO u;",
+        );
+        let overlay = catalog.overlay();
+        let types = |column| overlay.column_type("u", column).map(ToString::to_string);
         assert_eq!(types("id").as_deref(), Some("int8"));
         assert_eq!(types("name").as_deref(), Some("varchar(80)"));
         assert_eq!(types("tags").as_deref(), Some("text[]"));
         assert_eq!(types("price").as_deref(), Some("numeric(10,2)"));
         assert_eq!(types("remark").as_deref(), Some("text"));
-        assert_eq!(catalog.column_type("t", "id"), None);
+        assert_eq!(overlay.column_type("t", "id"), None);
     }
 
     #[test]
     fn a_validated_not_null_check_proves_the_column() {
-        let mut catalog = replay(
+        let mut catalog = Catalog::default();
+        replay(
+            &mut catalog,
             "CREATE TABLE t (id bigint PRIMARY KEY, a text, b text NOT NULL);\n\
              ALTER TABLE t ADD CONSTRAINT a_not_null CHECK (a IS NOT NULL) NOT VALID;",
         );
-        assert!(catalog.proves_not_null("t", "id"));
-        assert!(catalog.proves_not_null("t", "b"));
-        assert!(!catalog.proves_not_null("t", "a"));
-        for statement in
-            sql::parse("ALTER TABLE t VALIDATE CONSTRAINT a_not_null;").statements
-        {
-            catalog.apply(&statement.node);
-        }
-        assert!(catalog.proves_not_null("t", "a"));
+        let overlay = catalog.overlay();
+        assert!(overlay.proves_not_null("t", "id"));
+        assert!(overlay.proves_not_null("t", "b"));
+        assert!(!overlay.proves_not_null("t", "a"));
+        replay(
+            &mut catalog,
+            "ALTER TABLE t VALIDATE CONSTRAINT a_not_null;",
+        );
+        assert!(catalog.overlay().proves_not_null("t", "a"));
+    }
+
+    #[test]
+    fn an_overlay_leaves_its_base_alone_until_merged() {
+        let mut catalog = Catalog::default();
+        replay(&mut catalog, "CREATE TABLE t (a int);");
+        let mut overlay = catalog.overlay();
+        overlay.apply(&sql::parse("DROP TABLE t;").statements[0].node);
+        assert_eq!(overlay.column_type("t", "a"), None);
+        assert!(catalog.overlay().column_type("t", "a").is_some());
     }
 }

@@ -12,7 +12,7 @@ use migrations::Version;
 use pg_query::protobuf::{ObjectType, RangeVar};
 use pg_query::NodeEnum;
 
-use super::catalog::Catalog;
+use super::catalog::{Catalog, Changes, Overlay};
 use super::finding::{Finding, Severity};
 use super::rule::{Class, Rule};
 use super::sql::{self, Parsed, Statement};
@@ -96,9 +96,10 @@ pub struct Context<'a> {
     pub file: &'a SourceFile,
     pub parsed: &'a Parsed,
     /// The schema as it is just before the current statement.
-    pub catalog: Catalog,
+    pub catalog: Overlay<'a>,
     new_tables: HashSet<String>,
-    /// (table, column) added by this migration to a table it did not create.
+    /// (table, column) names this migration introduced on a table it did not create: added
+    /// columns, and the new names of renamed ones.
     new_columns: HashSet<(String, String)>,
     /// Index name -> its table, for indexes this migration created.
     new_indexes: HashMap<String, String>,
@@ -106,11 +107,12 @@ pub struct Context<'a> {
 }
 
 impl<'a> Context<'a> {
-    pub fn new(file: &'a SourceFile, parsed: &'a Parsed, catalog: Catalog) -> Context<'a> {
+    /// A context for `file`, starting from the schema in `catalog`.
+    pub fn new(file: &'a SourceFile, parsed: &'a Parsed, catalog: &'a Catalog) -> Context<'a> {
         Context {
             file,
             parsed,
-            catalog,
+            catalog: catalog.overlay(),
             new_tables: HashSet::new(),
             new_columns: HashSet::new(),
             new_indexes: HashMap::new(),
@@ -118,8 +120,20 @@ impl<'a> Context<'a> {
         }
     }
 
-    /// Records what `statement` creates, once the rules have looked at it.
+    /// Records what `statement` creates and changes, once the rules have looked at it.
     pub fn advance(&mut self, statement: &Statement) {
+        self.adopt(statement);
+        self.catalog.apply(&statement.node);
+    }
+
+    /// What this file changed in the schema.
+    pub fn into_changes(self) -> Changes {
+        self.catalog.into_changes()
+    }
+
+    /// Counts what `statement` creates as this migration's own: for a down file, the statements
+    /// of its up file, whose effect is already in the catalog.
+    pub fn adopt(&mut self, statement: &Statement) {
         match &statement.node {
             NodeEnum::CreateStmt(create) => self.add_new_table(create.relation.as_ref()),
             NodeEnum::CreateTableAsStmt(create) => {
@@ -146,10 +160,11 @@ impl<'a> Context<'a> {
                 }
             }
             NodeEnum::RenameStmt(rename) => match (rename.rename_type(), &rename.relation) {
-                (ObjectType::ObjectTable, Some(table)) => {
-                    if self.new_tables.remove(&table.relname) {
-                        self.new_tables.insert(rename.newname.clone());
-                    }
+                (ObjectType::ObjectTable, Some(table))
+                    if self.new_tables.contains(&table.relname) =>
+                {
+                    self.new_tables.remove(&table.relname);
+                    self.new_tables.insert(rename.newname.clone());
                 }
                 // The new name is this migration's: no released code uses it yet, so its down
                 // file may rename it back.
@@ -161,7 +176,6 @@ impl<'a> Context<'a> {
             },
             _ => {}
         }
-        self.catalog.apply(&statement.node);
     }
 
     fn add_new_table(&mut self, table: Option<&RangeVar>) {
@@ -202,7 +216,7 @@ impl<'a> Context<'a> {
     }
 
     /// 1-based line and column of a byte offset in this file.
-    pub fn position(&self, offset: usize) -> (usize, usize) {
+    fn position(&self, offset: usize) -> (usize, usize) {
         self.lines.position(&self.file.sql, offset)
     }
 
@@ -217,8 +231,19 @@ impl<'a> Context<'a> {
     }
 
     /// A finding about a whole line (a directive, the documentation header).
-    pub fn finding_on_line(&self, rule: Rule, line: usize, message: String, help: String) -> Finding {
-        let offset = self.lines.starts.get(line.saturating_sub(1)).copied().unwrap_or_default();
+    pub fn finding_on_line(
+        &self,
+        rule: Rule,
+        line: usize,
+        message: String,
+        help: String,
+    ) -> Finding {
+        let offset = self
+            .lines
+            .starts
+            .get(line.saturating_sub(1))
+            .copied()
+            .unwrap_or_default();
         self.finding(rule, offset, message, help)
     }
 }
@@ -255,9 +280,16 @@ pub mod test_support {
     }
 
     fn run(rule: Rule, earlier: &str, up: &str, file: &SourceFile) -> Vec<Finding> {
+        let up = sql::parse(up).statements;
         let mut catalog = Catalog::default();
-        for statement in sql::parse(earlier).statements {
-            catalog.apply(&statement.node);
+        // The earlier migrations, then the up file: a down file starts after both.
+        for statements in [sql::parse(earlier).statements, up.clone()] {
+            let mut overlay = catalog.overlay();
+            for statement in &statements {
+                overlay.apply(&statement.node);
+            }
+            let changes = overlay.into_changes();
+            catalog.merge(changes);
         }
         let parsed = sql::parse(&file.sql);
         assert!(
@@ -265,9 +297,9 @@ pub mod test_support {
             "test SQL does not parse: {:?}",
             parsed.syntax_errors
         );
-        let mut context = Context::new(file, &parsed, catalog);
-        for statement in &sql::parse(up).statements {
-            context.advance(statement);
+        let mut context = Context::new(file, &parsed, &catalog);
+        for statement in &up {
+            context.adopt(statement);
         }
         let mut findings = Vec::new();
         for statement in &parsed.statements {

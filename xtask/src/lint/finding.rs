@@ -48,7 +48,12 @@ pub struct Finding {
 
 impl Finding {
     /// A finding with its rule's default severity, at a 1-based (line, column).
-    pub fn at(rule: Rule, (line, column): (usize, usize), message: String, help: String) -> Finding {
+    pub fn at(
+        rule: Rule,
+        (line, column): (usize, usize),
+        message: String,
+        help: String,
+    ) -> Finding {
         Finding {
             rule,
             severity: rule.severity(),

@@ -69,9 +69,11 @@ fn summary(reports: &[FileReport]) -> String {
         .map(|&risk| format!("{} {risk}", files(risk).count()))
         .collect();
     let findings: Vec<&Finding> = reports.iter().flat_map(|report| &report.findings).collect();
-    let count = |keep: fn(&Finding) -> bool| findings.iter().filter(|finding| keep(finding)).count();
+    let count =
+        |keep: fn(&Finding) -> bool| findings.iter().filter(|finding| keep(finding)).count();
     let errors = count(Finding::is_blocking);
-    let warnings = count(|finding| finding.severity == Severity::Warning && finding.acknowledged.is_none());
+    let warnings =
+        count(|finding| finding.severity == Severity::Warning && finding.acknowledged.is_none());
     let acknowledged = count(|finding| finding.acknowledged.is_some());
     let mut line = format!(
         "{} file{}: {}; {errors} error{}, {warnings} warning{}, {acknowledged} acknowledged\n",
@@ -84,10 +86,10 @@ fn summary(reports: &[FileReport]) -> String {
     for risk in [Risk::Risky, Risk::MultiStep] {
         let names: Vec<String> = files(risk)
             .map(|report| {
-                report
-                    .path
-                    .file_name()
-                    .map_or_else(|| report.path.display().to_string(), |name| name.to_string_lossy().into_owned())
+                report.path.file_name().map_or_else(
+                    || report.path.display().to_string(),
+                    |name| name.to_string_lossy().into_owned(),
+                )
             })
             .collect();
         if !names.is_empty() {
@@ -261,7 +263,10 @@ mod tests {
         let finding = &file["findings"][1];
         assert_eq!(finding["rule"], "drop-column");
         assert_eq!(finding["severity"], "error");
-        assert_eq!((finding["line"].clone(), finding["column"].clone()), (6.into(), 1.into()));
+        assert_eq!(
+            (finding["line"].clone(), finding["column"].clone()),
+            (6.into(), 1.into())
+        );
         assert_eq!(finding["acknowledged"], true);
         assert_eq!(finding["help"], "first stop using it\nthen drop it");
     }
@@ -274,6 +279,8 @@ mod tests {
             lines.next(),
             Some("::error file=sql/V0002__b.sql,line=6,col=1,title=drop-column::dropping column `t.c` deletes its data%0Ahelp: first stop using it%0Athen drop it")
         );
-        assert!(lines.next().unwrap().starts_with("::notice file=sql/V0002__b.sql,line=6,col=1,title=drop-column (acknowledged)::"));
+        assert!(lines.next().unwrap().starts_with(
+            "::notice file=sql/V0002__b.sql,line=6,col=1,title=drop-column (acknowledged)::"
+        ));
     }
 }

@@ -3,8 +3,7 @@
 
 use pg_query::protobuf::{
     a_const, AlterTableCmd, AlterTableStmt, AlterTableType, ColumnDef, ConstrType, Constraint,
-    DropBehavior,
-    ObjectType, RangeVar, Token,
+    DropBehavior, ObjectType, RangeVar, Token,
 };
 use pg_query::{Node, NodeEnum};
 
@@ -164,7 +163,9 @@ pub fn skip_comments(sql: &str, from: usize) -> usize {
             at += 1;
         }
         if bytes[at..].starts_with(b"--") {
-            at = sql[at..].find('\n').map_or(sql.len(), |newline| at + newline);
+            at = sql[at..]
+                .find('\n')
+                .map_or(sql.len(), |newline| at + newline);
         } else if bytes[at..].starts_with(b"/*") {
             // PostgreSQL's block comments nest.
             let mut depth = 0;
@@ -243,10 +244,13 @@ pub fn added_column(command: &AlterTableCmd) -> Option<&ColumnDef> {
 
 /// The constraints written inline on a column (`NOT NULL`, `DEFAULT ...`, `REFERENCES ...`).
 pub fn column_constraints(column: &ColumnDef) -> impl Iterator<Item = &Constraint> {
-    column.constraints.iter().filter_map(|node| match &node.node {
-        Some(NodeEnum::Constraint(constraint)) => Some(constraint.as_ref()),
-        _ => None,
-    })
+    column
+        .constraints
+        .iter()
+        .filter_map(|node| match &node.node {
+            Some(NodeEnum::Constraint(constraint)) => Some(constraint.as_ref()),
+            _ => None,
+        })
 }
 
 /// A constraint an `ALTER TABLE` adds, on its own (`ADD CONSTRAINT`) or inline on a new column.
@@ -315,7 +319,9 @@ pub fn has_option(options: &[Node], name: &str) -> bool {
                 node: Some(NodeEnum::AConst(constant)),
             }) => !matches!(
                 constant.val,
-                Some(a_const::Val::Boolval(pg_query::protobuf::Boolean { boolval: false }))
+                Some(a_const::Val::Boolval(pg_query::protobuf::Boolean {
+                    boolval: false
+                }))
             ),
             Some(Node {
                 node: Some(NodeEnum::String(value)),
@@ -395,15 +401,27 @@ mod tests {
 
     #[test]
     fn what_the_scanner_drops_is_still_reported() {
-        for sql in ["SELECT 1; SELECT (2;\nSELECT 3;", "SELECT 1; asdf; SELECT 2;"] {
+        for sql in [
+            "SELECT 1; SELECT (2;\nSELECT 3;",
+            "SELECT 1; asdf; SELECT 2;",
+        ] {
             let parsed = parse(sql);
-            assert_eq!(parsed.syntax_errors.len(), 1, "{sql:?}: {:?}", parsed.syntax_errors);
+            assert_eq!(
+                parsed.syntax_errors.len(),
+                1,
+                "{sql:?}: {:?}",
+                parsed.syntax_errors
+            );
         }
     }
 
     #[test]
     fn scanner_errors_are_reported_not_panicked_on() {
-        for sql in ["SELECT 'unterminated;\n", "SELECT 1; /* open comment", "SELECT \0;"] {
+        for sql in [
+            "SELECT 'unterminated;\n",
+            "SELECT 1; /* open comment",
+            "SELECT \0;",
+        ] {
             assert_eq!(parse(sql).syntax_errors.len(), 1, "{sql:?}");
         }
     }
@@ -417,7 +435,11 @@ mod tests {
                    CREATE TRIGGER t BEFORE UPDATE ON a FOR EACH ROW EXECUTE FUNCTION f();\n\
                    CREATE FUNCTION g() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT 2; END;\n";
         let parsed = parse(sql);
-        assert!(parsed.syntax_errors.is_empty(), "{:?}", parsed.syntax_errors);
+        assert!(
+            parsed.syntax_errors.is_empty(),
+            "{:?}",
+            parsed.syntax_errors
+        );
         assert_eq!(parsed.statements.len(), 6);
     }
 

@@ -162,6 +162,8 @@ impl Fixture {
                     | &"verify"
                     | &"test-rollback-roundtrip"
                     | &"check-migrations"
+                    | &"check-compat"
+                    | &"health-check"
             )
         ) || args.starts_with(&["schema", "dump"]);
         if takes_dir {

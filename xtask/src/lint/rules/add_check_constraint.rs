@@ -63,11 +63,14 @@ mod tests {
 
     #[test]
     fn fires_on_validating_checks() {
-        let sql = "ALTER TABLE tickets ADD CONSTRAINT priority_range CHECK (priority BETWEEN 0 AND 9);\n";
+        let sql =
+            "ALTER TABLE tickets ADD CONSTRAINT priority_range CHECK (priority BETWEEN 0 AND 9);\n";
         let findings = check(Rule::AddCheckConstraint, sql);
         assert_eq!(positions(&findings), [(1, 25)]);
         assert!(
-            findings[0].help.contains("ADD CONSTRAINT priority_range CHECK (priority BETWEEN 0 AND 9) NOT VALID;"),
+            findings[0].help.contains(
+                "ADD CONSTRAINT priority_range CHECK (priority BETWEEN 0 AND 9) NOT VALID;"
+            ),
             "{}",
             findings[0].help
         );

@@ -63,14 +63,12 @@ fn check(statement: &Statement, context: &Context) -> Vec<Finding> {
         }
         for constraint in sql::column_constraints(column) {
             let (what, expression) = match constraint.contype() {
-                ConstrType::ConstrDefault => match constraint
-                    .raw_expr
-                    .as_deref()
-                    .and_then(volatile_call)
-                {
-                    Some(call) => (format!("the volatile default {call}"), call),
-                    None => continue,
-                },
+                ConstrType::ConstrDefault => {
+                    match constraint.raw_expr.as_deref().and_then(volatile_call) {
+                        Some(call) => (format!("the volatile default {call}"), call),
+                        None => continue,
+                    }
+                }
                 ConstrType::ConstrGenerated if constraint.generated_kind != "v" => (
                     "a STORED generated value".to_owned(),
                     "<expression>".to_owned(),

@@ -86,7 +86,13 @@ mod tests {
             "{}",
             findings[0].help
         );
-        assert!(findings[1].help.contains("tickets_owner_id_fkey FOREIGN KEY (owner_id)"), "{}", findings[1].help);
+        assert!(
+            findings[1]
+                .help
+                .contains("tickets_owner_id_fkey FOREIGN KEY (owner_id)"),
+            "{}",
+            findings[1].help
+        );
     }
 
     #[test]

@@ -55,9 +55,16 @@ mod tests {
 
     #[test]
     fn fires_on_a_primary_key_built_under_lock() {
-        let findings = check(Rule::AddPrimaryKey, "ALTER TABLE tickets ADD PRIMARY KEY (id);\n");
+        let findings = check(
+            Rule::AddPrimaryKey,
+            "ALTER TABLE tickets ADD PRIMARY KEY (id);\n",
+        );
         assert_eq!(positions(&findings), [(1, 25)]);
-        assert!(findings[0].help.contains("ON tickets (id)"), "{}", findings[0].help);
+        assert!(
+            findings[0].help.contains("ON tickets (id)"),
+            "{}",
+            findings[0].help
+        );
     }
 
     #[test]

@@ -70,9 +70,16 @@ mod tests {
 
     #[test]
     fn fires_on_not_null_without_default() {
-        let findings = check(Rule::AddRequiredColumn, "ALTER TABLE tickets ADD COLUMN due date NOT NULL;\n");
+        let findings = check(
+            Rule::AddRequiredColumn,
+            "ALTER TABLE tickets ADD COLUMN due date NOT NULL;\n",
+        );
         assert_eq!(positions(&findings), [(1, 32)]);
-        assert!(findings[0].help.contains("ADD COLUMN due date;"), "{}", findings[0].help);
+        assert!(
+            findings[0].help.contains("ADD COLUMN due date;"),
+            "{}",
+            findings[0].help
+        );
     }
 
     #[test]

@@ -64,7 +64,11 @@ mod tests {
                    ALTER TABLE users ADD COLUMN code text UNIQUE;\n";
         let findings = check(Rule::AddUniqueConstraint, sql);
         assert_eq!(positions(&findings), [(1, 23), (2, 40)]);
-        assert!(findings[1].help.contains("users_code_key ON users (code)"), "{}", findings[1].help);
+        assert!(
+            findings[1].help.contains("users_code_key ON users (code)"),
+            "{}",
+            findings[1].help
+        );
     }
 
     #[test]

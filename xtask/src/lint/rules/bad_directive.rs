@@ -44,14 +44,18 @@ mod tests {
     fn fires_on_misspelt_directives_and_reasonless_allows() {
         let findings = check(Rule::BadDirective, "-- xtask: no-transactoin\nSELECT 1;\n");
         assert_eq!(positions(&findings), [(1, 1)]);
-        let findings = check(Rule::BadDirective, "\n-- xtask: allow drop-column\nSELECT 1;\n");
+        let findings = check(
+            Rule::BadDirective,
+            "\n-- xtask: allow drop-column\nSELECT 1;\n",
+        );
         assert_eq!(positions(&findings), [(2, 1)]);
         assert!(findings[0].message.contains("needs a reason"));
     }
 
     #[test]
     fn quiet_on_known_directives() {
-        let sql = "-- xtask: no-transaction\n-- xtask: allow drop-column -- unused since 42\nSELECT 1;\n";
+        let sql =
+            "-- xtask: no-transaction\n-- xtask: allow drop-column -- unused since 42\nSELECT 1;\n";
         assert!(check(Rule::BadDirective, sql).is_empty());
     }
 }

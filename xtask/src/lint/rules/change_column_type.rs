@@ -33,10 +33,13 @@ pub(crate) const SPEC: Spec = Spec {
 fn check(statement: &Statement, context: &Context) -> Vec<Finding> {
     let mut findings = Vec::new();
     for (relation, command) in sql::alter_table_commands(&statement.node) {
-        let Some(NodeEnum::ColumnDef(change)) = command.def.as_deref().and_then(|def| def.node.as_ref()) else {
+        let Some(NodeEnum::ColumnDef(change)) =
+            command.def.as_deref().and_then(|def| def.node.as_ref())
+        else {
             continue;
         };
-        if command.subtype() != AlterTableType::AtAlterColumnType || context.is_new_table(relation) {
+        if command.subtype() != AlterTableType::AtAlterColumnType || context.is_new_table(relation)
+        {
             continue;
         }
         let Some(new_type) = change.type_name.as_ref().map(ColumnType::of) else {
@@ -156,7 +159,12 @@ fn is_rewrite_free(old: &ColumnType, new: &ColumnType) -> bool {
             .map(String::as_str)
             .zip(old.modifiers.iter().copied())
             .collect();
-        let value_of = |name: &str| bound.iter().find(|(bound, _)| *bound == name).map(|(_, value)| *value);
+        let value_of = |name: &str| {
+            bound
+                .iter()
+                .find(|(bound, _)| *bound == name)
+                .map(|(_, value)| *value)
+        };
         change
             .to
             .modifiers
@@ -186,10 +194,19 @@ mod tests {
                    ALTER TABLE tickets ALTER COLUMN price TYPE numeric(12, 3);\n\
                    ALTER TABLE tickets ALTER COLUMN title TYPE text USING upper(title);\n";
         let findings = check_after(Rule::ChangeColumnType, EARLIER, sql);
-        assert_eq!(positions(&findings), [(1, 1), (2, 1), (3, 1), (4, 1), (5, 1)]);
-        assert!(findings[0].message.contains("from int4 to int8"), "{}", findings[0].message);
+        assert_eq!(
+            positions(&findings),
+            [(1, 1), (2, 1), (3, 1), (4, 1), (5, 1)]
+        );
         assert!(
-            findings[0].help.contains("1. add the new beside the old: ALTER TABLE tickets ADD COLUMN priority_new int8;"),
+            findings[0].message.contains("from int4 to int8"),
+            "{}",
+            findings[0].message
+        );
+        assert!(
+            findings[0].help.contains(
+                "1. add the new beside the old: ALTER TABLE tickets ADD COLUMN priority_new int8;"
+            ),
             "{}",
             findings[0].help
         );
@@ -197,7 +214,10 @@ mod tests {
 
     #[test]
     fn fires_when_the_old_type_is_unknown() {
-        let findings = check(Rule::ChangeColumnType, "ALTER TABLE t ALTER COLUMN c TYPE text;\n");
+        let findings = check(
+            Rule::ChangeColumnType,
+            "ALTER TABLE t ALTER COLUMN c TYPE text;\n",
+        );
         assert!(findings[0].message.contains("to text"));
     }
 

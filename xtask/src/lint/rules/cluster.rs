@@ -44,7 +44,13 @@ mod tests {
 
     #[test]
     fn fires_on_cluster() {
-        assert_eq!(positions(&check(Rule::Cluster, "CLUSTER tickets USING tickets_pkey;\n")), [(1, 1)]);
+        assert_eq!(
+            positions(&check(
+                Rule::Cluster,
+                "CLUSTER tickets USING tickets_pkey;\n"
+            )),
+            [(1, 1)]
+        );
     }
 
     #[test]

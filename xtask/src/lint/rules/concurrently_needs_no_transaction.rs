@@ -32,7 +32,9 @@ fn check(statement: &Statement, context: &Context) -> Vec<Finding> {
     vec![context.finding(
         Rule::ConcurrentlyNeedsNoTransaction,
         statement.start,
-        format!("{operation} cannot run inside a transaction block, and this migration runs in one"),
+        format!(
+            "{operation} cannot run inside a transaction block, and this migration runs in one"
+        ),
         "add `-- xtask: no-transaction` to this file and keep this statement alone in it".into(),
     )]
 }

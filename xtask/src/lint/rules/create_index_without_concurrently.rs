@@ -62,7 +62,9 @@ mod tests {
         );
         assert_eq!(positions(&findings), [(1, 1)]);
         assert!(
-            findings[0].help.contains("CREATE UNIQUE INDEX CONCURRENTLY tickets_title_idx ON tickets"),
+            findings[0]
+                .help
+                .contains("CREATE UNIQUE INDEX CONCURRENTLY tickets_title_idx ON tickets"),
             "{}",
             findings[0].help
         );

@@ -57,7 +57,10 @@ mod tests {
 
     #[test]
     fn fires_on_an_existing_column() {
-        let findings = check(Rule::DropColumn, "ALTER TABLE tickets DROP COLUMN legacy;\n");
+        let findings = check(
+            Rule::DropColumn,
+            "ALTER TABLE tickets DROP COLUMN legacy;\n",
+        );
         assert_eq!(positions(&findings), [(1, 1)]);
         assert!(findings[0].message.contains("`tickets.legacy`"));
     }

@@ -64,9 +64,14 @@ mod tests {
 
     #[test]
     fn fires_on_a_blocking_drop() {
-        let findings = check(Rule::DropIndexWithoutConcurrently, "DROP INDEX public.tickets_title_idx;\n");
+        let findings = check(
+            Rule::DropIndexWithoutConcurrently,
+            "DROP INDEX public.tickets_title_idx;\n",
+        );
         assert_eq!(positions(&findings), [(1, 1)]);
-        assert!(findings[0].help.contains("DROP INDEX CONCURRENTLY public.tickets_title_idx;"));
+        assert!(findings[0]
+            .help
+            .contains("DROP INDEX CONCURRENTLY public.tickets_title_idx;"));
     }
 
     #[test]

@@ -62,6 +62,10 @@ mod tests {
 
     #[test]
     fn quiet_on_other_drops() {
-        assert!(check(Rule::DropSchema, "DROP VIEW reporting_v;\nDROP INDEX CONCURRENTLY i;\n").is_empty());
+        assert!(check(
+            Rule::DropSchema,
+            "DROP VIEW reporting_v;\nDROP INDEX CONCURRENTLY i;\n"
+        )
+        .is_empty());
     }
 }

@@ -61,7 +61,10 @@ mod tests {
 
     #[test]
     fn fires_on_an_existing_table() {
-        let findings = check(Rule::DropTable, "SELECT 1;\nDROP TABLE IF EXISTS tickets, queues;\n");
+        let findings = check(
+            Rule::DropTable,
+            "SELECT 1;\nDROP TABLE IF EXISTS tickets, queues;\n",
+        );
         assert_eq!(positions(&findings), [(2, 1), (2, 1)]);
         assert!(findings[1].message.contains("`queues`"));
     }
@@ -74,7 +77,9 @@ mod tests {
 
     #[test]
     fn in_a_down_file_quiet_on_what_its_up_created_and_a_warning_otherwise() {
-        assert!(check_down(Rule::DropTable, "CREATE TABLE a (id int);", "DROP TABLE a;").is_empty());
+        assert!(
+            check_down(Rule::DropTable, "CREATE TABLE a (id int);", "DROP TABLE a;").is_empty()
+        );
         let findings = check_down(Rule::DropTable, "CREATE TABLE a (id int);", "DROP TABLE b;");
         assert_eq!(findings[0].severity, Severity::Warning);
     }

@@ -44,7 +44,11 @@ mod tests {
             path: PathBuf::from("V0003__b.sql"),
         };
         let finding = check(&problem).expect("a finding");
-        assert!(finding.message.contains("V0003__a.sql"), "{}", finding.message);
+        assert!(
+            finding.message.contains("V0003__a.sql"),
+            "{}",
+            finding.message
+        );
     }
 
     #[test]

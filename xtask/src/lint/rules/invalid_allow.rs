@@ -77,7 +77,11 @@ mod tests {
             "-- Purpose: x\n-- xtask: allow drop-colum -- unused since 42\nSELECT 1;\n",
         );
         assert_eq!(positions(&findings), [(2, 1)]);
-        assert!(findings[0].help.contains("`drop-column`"), "{}", findings[0].help);
+        assert!(
+            findings[0].help.contains("`drop-column`"),
+            "{}",
+            findings[0].help
+        );
     }
 
     #[test]

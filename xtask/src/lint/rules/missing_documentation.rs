@@ -59,7 +59,8 @@ mod tests {
 
     #[test]
     fn fires_on_absent_empty_and_placeholder_fields() {
-        let sql = "-- Purpose: add x\n-- Risk: <safe, risky or multi-step>\n-- Rollback:\nSELECT 1;\n";
+        let sql =
+            "-- Purpose: add x\n-- Risk: <safe, risky or multi-step>\n-- Rollback:\nSELECT 1;\n";
         let findings = check(Rule::MissingDocumentation, sql);
         assert_eq!(positions(&findings), [(1, 1)]);
         assert!(

@@ -35,7 +35,11 @@ fn check(statement: &Statement, context: &Context) -> Vec<Finding> {
     {
         return Vec::new();
     }
-    let (table, old, new) = (sql::qualified_name(relation), &rename.subname, &rename.newname);
+    let (table, old, new) = (
+        sql::qualified_name(relation),
+        &rename.subname,
+        &rename.newname,
+    );
     let column_type = context
         .catalog
         .column_type(&relation.relname, old)
@@ -82,7 +86,10 @@ mod tests {
             help.contains("1. add the new beside the old: ALTER TABLE tickets ADD COLUMN subject varchar(200);"),
             "{help}"
         );
-        assert!(help.contains("UPDATE tickets SET subject = title"), "{help}");
+        assert!(
+            help.contains("UPDATE tickets SET subject = title"),
+            "{help}"
+        );
         assert!(help.contains("DROP COLUMN title"), "{help}");
     }
 

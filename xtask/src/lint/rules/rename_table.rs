@@ -71,7 +71,12 @@ mod tests {
         let findings = check(Rule::RenameTable, "ALTER TABLE tickets RENAME TO issues;\n");
         assert_eq!(positions(&findings), [(1, 1)]);
         let help = &findings[0].help;
-        assert!(help.contains("1. add the new beside the old: CREATE TABLE issues (LIKE tickets INCLUDING ALL);"), "{help}");
+        assert!(
+            help.contains(
+                "1. add the new beside the old: CREATE TABLE issues (LIKE tickets INCLUDING ALL);"
+            ),
+            "{help}"
+        );
         assert!(help.contains("5. remove the old"), "{help}");
     }
 

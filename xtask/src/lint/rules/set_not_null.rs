@@ -70,9 +70,14 @@ mod tests {
 
     #[test]
     fn fires_on_an_unproven_column() {
-        let findings = check(Rule::SetNotNull, "ALTER TABLE tickets ALTER COLUMN due SET NOT NULL;\n");
+        let findings = check(
+            Rule::SetNotNull,
+            "ALTER TABLE tickets ALTER COLUMN due SET NOT NULL;\n",
+        );
         assert_eq!(positions(&findings), [(1, 1)]);
-        assert!(findings[0].help.contains("CHECK (due IS NOT NULL) NOT VALID"));
+        assert!(findings[0]
+            .help
+            .contains("CHECK (due IS NOT NULL) NOT VALID"));
     }
 
     #[test]

@@ -47,7 +47,11 @@ mod tests {
             "-- Purpose: x\nCREATE TABLE a (id int);\nALTER TABLE a ADD COLUMN b text NOT NUL;\n",
         );
         assert_eq!(positions(&findings), [(3, 37)]);
-        assert!(findings[0].message.contains("NUL"), "{}", findings[0].message);
+        assert!(
+            findings[0].message.contains("NUL"),
+            "{}",
+            findings[0].message
+        );
     }
 
     #[test]

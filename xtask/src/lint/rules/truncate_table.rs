@@ -53,7 +53,10 @@ mod tests {
 
     #[test]
     fn fires_on_an_existing_table() {
-        assert_eq!(positions(&check(Rule::TruncateTable, "TRUNCATE sessions;\n")), [(1, 1)]);
+        assert_eq!(
+            positions(&check(Rule::TruncateTable, "TRUNCATE sessions;\n")),
+            [(1, 1)]
+        );
     }
 
     #[test]

@@ -25,7 +25,8 @@ mod tests {
 
     #[test]
     fn fires_on_an_allow_that_matches_nothing() {
-        let sql = format!("{DOCUMENTED}-- xtask: allow drop-column -- unused since 42\nSELECT 1;\n");
+        let sql =
+            format!("{DOCUMENTED}-- xtask: allow drop-column -- unused since 42\nSELECT 1;\n");
         let findings = lint_standalone(&up_file(&sql));
         assert_eq!(findings.len(), 1, "{findings:?}");
         assert_eq!((findings[0].rule, findings[0].line), (Rule::UnusedAllow, 5));
@@ -37,7 +38,11 @@ mod tests {
             "{DOCUMENTED}-- xtask: allow drop-column -- unused since 42\nALTER TABLE t DROP COLUMN c;\n"
         );
         let findings = lint_standalone(&up_file(&sql));
-        assert!(findings.iter().all(|finding| finding.rule != Rule::UnusedAllow));
-        assert!(findings.iter().all(|finding| finding.acknowledged.is_some()));
+        assert!(findings
+            .iter()
+            .all(|finding| finding.rule != Rule::UnusedAllow));
+        assert!(findings
+            .iter()
+            .all(|finding| finding.acknowledged.is_some()));
     }
 }

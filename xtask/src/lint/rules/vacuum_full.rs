@@ -21,12 +21,15 @@ pub(crate) const SPEC: Spec = Spec {
 
 fn check(statement: &Statement, context: &Context) -> Vec<Finding> {
     match &statement.node {
-        NodeEnum::VacuumStmt(vacuum) if vacuum.is_vacuumcmd && sql::has_option(&vacuum.options, "full") => {
+        NodeEnum::VacuumStmt(vacuum)
+            if vacuum.is_vacuumcmd && sql::has_option(&vacuum.options, "full") =>
+        {
             vec![context.finding(
                 Rule::VacuumFull,
                 statement.start,
                 "VACUUM FULL rewrites the table under an ACCESS EXCLUSIVE lock".into(),
-                "rely on autovacuum or a plain VACUUM, or run pg_repack outside the migrations".into(),
+                "rely on autovacuum or a plain VACUUM, or run pg_repack outside the migrations"
+                    .into(),
             )]
         }
         _ => Vec::new(),
@@ -40,7 +43,10 @@ mod tests {
 
     #[test]
     fn fires_on_vacuum_full() {
-        let findings = check(Rule::VacuumFull, "VACUUM FULL tickets;\nVACUUM (FULL, ANALYZE) users;\n");
+        let findings = check(
+            Rule::VacuumFull,
+            "VACUUM FULL tickets;\nVACUUM (FULL, ANALYZE) users;\n",
+        );
         assert_eq!(positions(&findings), [(1, 1), (2, 1)]);
     }
 

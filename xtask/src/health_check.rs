@@ -1,0 +1,80 @@
+//! `cargo xtask health-check [--url URL]`: the strategy's health check after a migration. One
+//! line per check; exit 1 when any fails.
+
+use anyhow::{Context, Result};
+use migrations::{history, statuses};
+
+use crate::flags::HealthCheckArgs;
+use crate::verify::Check;
+use crate::{database, health};
+
+pub fn run(args: &HealthCheckArgs) -> Result<()> {
+    let set = database::load(args.database.dir.as_deref())?;
+    let url = database::resolve(&args.database)?;
+    let mut checks = Vec::new();
+    match url.connect(&format!("{} health-check", database::APPLICATION)) {
+        Err(error) => checks.push(Check {
+            name: "database reachable",
+            passed: false,
+            details: vec![error.to_string()],
+        }),
+        Ok(mut client) => {
+            let version: String = client
+                .query_one("SHOW server_version", &[])
+                .context("asking the server version")?
+                .get(0);
+            checks.push(Check {
+                name: "database reachable",
+                passed: true,
+                details: vec![format!("{url}, PostgreSQL {version}")],
+            });
+            let history = history::read(&mut client).context("reading the migration history")?;
+            let unclean: Vec<String> = statuses(&set, &history)
+                .iter()
+                .filter(|status| !status.state.is_clean())
+                .map(|status| format!("{} is {}", status.label(), status.state))
+                .collect();
+            checks.push(Check {
+                name: "migrations applied",
+                passed: unclean.is_empty(),
+                details: if unclean.is_empty() {
+                    vec![format!(
+                        "at version {}",
+                        history.newest_applied().unwrap_or(0)
+                    )]
+                } else {
+                    unclean
+                },
+            });
+            let invalid =
+                history::invalid_indexes(&mut client).context("listing invalid indexes")?;
+            checks.push(Check {
+                name: "no INVALID index",
+                passed: invalid.is_empty(),
+                details: invalid,
+            });
+        }
+    }
+    if let Some(given) = &args.url {
+        let ready = health::ready_url(given);
+        let outcome = health::wait_ready(&ready, args.wait);
+        checks.push(Check {
+            name: "backend ready",
+            passed: outcome.is_ok(),
+            details: vec![outcome.unwrap_or_else(|error| error)],
+        });
+    }
+    for check in &checks {
+        let status = if check.passed { "ok  " } else { "FAIL" };
+        println!("{status}  {}: {}", check.name, check.details.join("; "));
+    }
+    let failed: Vec<&str> = checks
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| c.name)
+        .collect();
+    if !failed.is_empty() {
+        anyhow::bail!("health check failed: {}", failed.join(", "));
+    }
+    Ok(())
+}
