@@ -15,6 +15,23 @@ use sqlx::PgPool;
 pub use auth::{issue_token, TokenIssue};
 pub use error::ApiError;
 
+/// A pool that connects on first use, so the service starts (and reports not-ready) while the
+/// database is down. Built from the parsed URL, so libpq key/value strings work as URLs do.
+pub fn lazy_pool(url: &migrations::DatabaseUrl, max_connections: u32) -> PgPool {
+    let mut options = sqlx::postgres::PgConnectOptions::new()
+        .host(&url.host())
+        .port(url.port())
+        .username(url.user())
+        .database(url.database())
+        .application_name("bomizzel-backend");
+    if let Some(password) = url.password() {
+        options = options.password(&password);
+    }
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(max_connections)
+        .connect_lazy_with(options)
+}
+
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {

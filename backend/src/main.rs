@@ -1,11 +1,13 @@
 //! `cargo run -p backend`: serves the API on `BIND_ADDR` (default 127.0.0.1:8080) over the
 //! database at `DATABASE_URL`. It does not migrate on start-up: until the schema has the version
 //! this build needs, `/health/ready` answers 503 and says why.
+//!
+//! `cargo run -p backend -- create-admin EMAIL` creates the first admin and prints its API token
+//! (the API itself needs an admin to create anyone).
 
 use std::net::SocketAddr;
 
-use backend::{router, AppState};
-use sqlx::postgres::PgPoolOptions;
+use backend::{issue_token, lazy_pool, router, AppState};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -26,30 +28,48 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn serve() -> Result<(), String> {
-    let url = std::env::var("DATABASE_URL").map_err(|_| "DATABASE_URL is not set".to_owned())?;
-    // Parsed by the migrations crate too, only to log the URL without its password.
-    let shown = url
-        .parse::<migrations::DatabaseUrl>()
-        .map(|parsed| parsed.redacted())
+    let text = std::env::var("DATABASE_URL").map_err(|_| "DATABASE_URL is not set".to_owned())?;
+    let url: migrations::DatabaseUrl = text
+        .parse()
         .map_err(|error| format!("invalid DATABASE_URL: {error}"))?;
+    let pool = lazy_pool(&url, 16);
+    let arguments: Vec<String> = std::env::args().skip(1).collect();
+    if let [command, email] = arguments.as_slice() {
+        if command == "create-admin" {
+            return create_admin(&pool, email).await;
+        }
+    }
+    if !arguments.is_empty() {
+        return Err("usage: backend [create-admin EMAIL]".to_owned());
+    }
     let bind: SocketAddr = std::env::var("BIND_ADDR")
         .unwrap_or_else(|_| "127.0.0.1:8080".into())
         .parse()
         .map_err(|error| format!("invalid BIND_ADDR: {error}"))?;
-    // Lazy: the service starts (and reports not-ready) even while the database is down.
-    let pool = PgPoolOptions::new()
-        .max_connections(16)
-        .connect_lazy(&url)
-        .map_err(|error| format!("invalid DATABASE_URL: {error}"))?;
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .map_err(|error| format!("cannot listen on {bind}: {error}"))?;
-    tracing::info!(%bind, database = %shown, "serving");
+    tracing::info!(%bind, database = %url, "serving");
     axum::serve(listener, router(AppState { pool }))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|error| format!("server failed: {error}"))?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+async fn create_admin(pool: &sqlx::PgPool, email: &str) -> Result<(), String> {
+    let id = sqlx::query_scalar!(
+        "INSERT INTO users (email, display_name, role) VALUES ($1, $1, 'admin') RETURNING id",
+        email
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(|error| format!("cannot create admin {email}: {error}"))?;
+    let issue = issue_token(pool, id, "create-admin")
+        .await
+        .map_err(|error| format!("cannot issue a token: {error}"))?;
+    println!("{}", issue.token);
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use backend::{issue_token, router, AppState};
+use backend::{issue_token, lazy_pool, router, AppState};
 use migrations::{DatabaseUrl, Direction, ScratchDatabase};
 use serde_json::{json, Value};
 
@@ -30,7 +30,7 @@ impl Service {
             .enable_all()
             .build()
             .unwrap();
-        let pool = service_runtime.block_on(async { lazy_pool(db.url()) });
+        let pool = service_runtime.block_on(async { lazy_pool(db.url(), 8) });
         let listener = service_runtime
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .unwrap();
@@ -125,18 +125,6 @@ impl Service {
             serde_json::from_str(&response.into_string().unwrap()).unwrap(),
         )
     }
-}
-
-fn lazy_pool(url: &DatabaseUrl) -> sqlx::PgPool {
-    let mut options = sqlx::postgres::PgConnectOptions::new()
-        .host(&url.host())
-        .port(url.port())
-        .username(url.user())
-        .database(url.database());
-    if let Some(password) = url.password() {
-        options = options.password(&password);
-    }
-    sqlx::postgres::PgPoolOptions::new().connect_lazy_with(options)
 }
 
 /// An admin, a queue, an agent of it, two customers: (admin, agent, alice, bob, queue id, agent id).
@@ -525,7 +513,7 @@ fn readiness_follows_the_schema_version() {
 fn a_database_never_migrated_is_not_ready() {
     let db = ScratchDatabase::create(&server(), "bomizzel_api").unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let pool = runtime.block_on(async { lazy_pool(db.url()) });
+    let pool = runtime.block_on(async { lazy_pool(db.url(), 8) });
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();

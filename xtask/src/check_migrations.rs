@@ -10,7 +10,7 @@ use xshell::{cmd, Shell};
 
 use crate::flags::{CheckMigrationsArgs, Format};
 use crate::verify::{self, Expectations};
-use crate::{check_compat, database, project, schema, test_rollback_roundtrip};
+use crate::{check_compat, database, lint, project, schema, test_rollback_roundtrip};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -114,9 +114,20 @@ pub fn run(args: &CheckMigrationsArgs) -> Result<()> {
     let mut steps = Steps {
         reports: Vec::new(),
         format: args.format,
-        total: 7,
+        total: 8,
     };
 
+    steps.run("lint", || {
+        let (report, blocking) = lint::check_folder(&dir);
+        let lines: Vec<String> = report.lines().map(str::to_owned).collect();
+        if blocking > 0 {
+            anyhow::bail!(
+                "{}\nlint failed: {blocking} unacknowledged errors",
+                lines.join("\n")
+            );
+        }
+        Ok(((), lines))
+    });
     let set = steps.run("migration files", || {
         let set = database::load(Some(&dir))?;
         let summary = format!(

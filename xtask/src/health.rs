@@ -58,7 +58,13 @@ pub fn wait_ready(url: &str, timeout: Duration) -> Result<String, String> {
                     format!("answered {status}: {body}")
                 }
             }
-            Err(ureq::Error::Transport(error)) => format!("unreachable: {error}"),
+            // ureq's message may quote the URL, credentials included.
+            Err(ureq::Error::Transport(error)) => {
+                format!(
+                    "unreachable: {}",
+                    error.to_string().replace(url, &shown(url))
+                )
+            }
         };
         if started.elapsed() + Duration::from_secs(1) > timeout {
             return Err(format!(

@@ -58,11 +58,7 @@ pub fn run(args: &LintArgs) -> Result<()> {
         LintFormat::Json => println!("{}", report::json(&reports)?),
         LintFormat::Github => print!("{}", report::github(&reports)),
     }
-    let blocking = reports
-        .iter()
-        .flat_map(|report| &report.findings)
-        .filter(|finding| finding.is_blocking())
-        .count();
+    let blocking = count_blocking(&reports);
     if blocking > 0 {
         anyhow::bail!(
             "lint failed: {blocking} unacknowledged error{}",
@@ -70,6 +66,22 @@ pub fn run(args: &LintArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Lints a migrations folder for `check-migrations`: the plain-text report and how many of its
+/// findings block.
+pub fn check_folder(dir: &Path) -> (String, usize) {
+    let reports = lint_folder(dir);
+    let text = anstream::adapter::strip_str(&report::text(&reports)).to_string();
+    (text, count_blocking(&reports))
+}
+
+fn count_blocking(reports: &[FileReport]) -> usize {
+    reports
+        .iter()
+        .flat_map(|report| &report.findings)
+        .filter(|finding| finding.is_blocking())
+        .count()
 }
 
 fn explain(name: &str) -> Result<()> {

@@ -566,6 +566,35 @@ fn a_missing_pg_dump_gives_one_clear_line() {
         .env("DATABASE_URL", fixture.db.url().secret_conninfo());
     run(command).assert_user_error(&["preflight refused", "pg_dump not found"]);
     assert_eq!(fixture.applied(), vec![1]);
+
+    // A pg_dump older than the server is refused, naming both versions.
+    let old = tempfile::tempdir().unwrap();
+    let fake = old.path().join("pg_dump");
+    std::fs::write(&fake, "#!/bin/sh\necho 'pg_dump (PostgreSQL) 9.6.24'\n").unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut command = fixture.command(&["backup", "--out", out.to_str().unwrap()]);
+    command
+        .arg("--log")
+        .arg(fixture.log_path())
+        .env("PATH", old.path())
+        .env("BOMIZZEL_PG_BIN_DIRS", "")
+        .env("DATABASE_URL", fixture.db.url().secret_conninfo());
+    let server_version: String = fixture
+        .client()
+        .query_one(
+            "SELECT split_part(current_setting('server_version'), ' ', 1)",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    run(command).assert_user_error(&[
+        &format!(
+            "pg_dump 9.6.24 ({}) is older than the server (PostgreSQL {server_version})",
+            fake.display()
+        ),
+        "apt-get install postgresql-client-",
+    ]);
+    assert!(backups(&out).is_empty());
 }
 
 #[test]
