@@ -1,6 +1,7 @@
 //! `cargo xtask bench ...`: benchmarks, each printing a ratio against a baseline measured in the
 //! same run (no absolute timings are ever asserted: the machines are noisy).
 
+mod api;
 mod backup;
 mod lint;
 mod migrate;
@@ -20,6 +21,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             database_url,
         } => migrate::run(*count, *rounds, database_url.as_deref()),
         Bench::Lint { statements, rounds } => lint::run(*statements, *rounds),
+        Bench::Api {
+            seconds,
+            clients,
+            database_url,
+        } => api::run(*seconds, *clients, database_url.as_deref()),
         Bench::Roundtrip {
             count,
             rounds,

@@ -292,6 +292,18 @@ pub struct BenchArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Bench {
+    /// The backend under a list/create load from this process: throughput and latency percentiles.
+    Api {
+        /// How long to drive it
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Concurrent client threads
+        #[arg(long, default_value_t = 8)]
+        clients: usize,
+        /// Server to create the scratch database on [default: as for migrate, database postgres]
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
+    },
     /// test-rollback-roundtrip over generated migrations against applying them once; print the ratio.
     Roundtrip {
         /// How many migrations to generate
