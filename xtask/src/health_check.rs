@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use migrations::{history, statuses};
 
 use crate::flags::HealthCheckArgs;
-use crate::verify::Check;
+use crate::verify::{self, Check};
 use crate::{database, health};
 
 pub fn run(args: &HealthCheckArgs) -> Result<()> {
@@ -68,11 +68,7 @@ pub fn run(args: &HealthCheckArgs) -> Result<()> {
         let status = if check.passed { "ok  " } else { "FAIL" };
         println!("{status}  {}: {}", check.name, check.details.join("; "));
     }
-    let failed: Vec<&str> = checks
-        .iter()
-        .filter(|c| !c.passed)
-        .map(|c| c.name)
-        .collect();
+    let failed = verify::failed_names(&checks);
     if !failed.is_empty() {
         anyhow::bail!("health check failed: {}", failed.join(", "));
     }

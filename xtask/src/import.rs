@@ -58,8 +58,8 @@ pub fn run(args: &ImportArgs) -> Result<()> {
             migration.origin, migration.up
         );
         let down = format!("{directive}{}", migration.down);
-        write_new(&into.join(format!("{stem}.sql")), &up)?;
-        write_new(&into.join(format!("{stem}.down.sql")), &down)?;
+        project::create_new_file(&into.join(format!("{stem}.sql")), &up)?;
+        project::create_new_file(&into.join(format!("{stem}.down.sql")), &down)?;
         println!("{stem:<40} <- {}", migration.origin);
     }
     println!(
@@ -250,17 +250,6 @@ fn file_name(path: &Path) -> String {
 
 fn read(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
-}
-
-fn write_new(path: &Path, text: &str) -> Result<()> {
-    use std::io::Write;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .with_context(|| format!("cannot create {} (it is never overwritten)", path.display()))?;
-    file.write_all(text.as_bytes())
-        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 #[cfg(test)]

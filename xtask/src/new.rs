@@ -1,7 +1,5 @@
 //! `cargo xtask new NAME`: the next-numbered migration and its rollback, documentation included.
 
-use std::fs::OpenOptions;
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -39,8 +37,8 @@ pub fn run(args: &NewArgs) -> Result<()> {
     );
     let up_path = dir.join(format!("{stem}.sql"));
     let down_path = dir.join(format!("{stem}.down.sql"));
-    create_new(&up_path, &up)?;
-    if let Err(error) = create_new(&down_path, &down) {
+    project::create_new_file(&up_path, &up)?;
+    if let Err(error) = project::create_new_file(&down_path, &down) {
         // Never leave an up file without its rollback.
         let _ = std::fs::remove_file(&up_path);
         return Err(error);
@@ -63,14 +61,4 @@ fn next_version(dir: &Path) -> Result<i32> {
     highest
         .checked_add(1)
         .context("no version number is left above the highest migration")
-}
-
-fn create_new(path: &Path, text: &str) -> Result<()> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .with_context(|| format!("cannot create {} (it is never overwritten)", path.display()))?;
-    file.write_all(text.as_bytes())
-        .with_context(|| format!("cannot write {}", path.display()))
 }

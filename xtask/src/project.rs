@@ -43,3 +43,17 @@ pub fn snapshot_path(migrations_dir: &Path, given: Option<&Path>) -> PathBuf {
         Path::to_path_buf,
     )
 }
+
+/// Writes a new file, refusing to overwrite one that exists (even one created a moment ago by
+/// another process: `create_new` is atomic).
+pub fn create_new_file(path: &Path, text: &str) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .with_context(|| format!("cannot create {} (it is never overwritten)", path.display()))?;
+    file.write_all(text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
+}

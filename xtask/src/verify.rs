@@ -54,15 +54,19 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
             print_checks(&checks);
         }
     }
-    let failed: Vec<&str> = checks
-        .iter()
-        .filter(|c| !c.passed)
-        .map(|c| c.name)
-        .collect();
+    let failed = failed_names(&checks);
     if !failed.is_empty() {
         anyhow::bail!("{url} failed verification: {}", failed.join(", "));
     }
     Ok(())
+}
+
+pub fn failed_names(checks: &[Check]) -> Vec<&'static str> {
+    checks
+        .iter()
+        .filter(|check| !check.passed)
+        .map(|check| check.name)
+        .collect()
 }
 
 pub fn print_checks(checks: &[Check]) {
