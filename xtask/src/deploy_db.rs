@@ -18,14 +18,14 @@ use migrations::runner::{Event, Observer, Runner};
 use migrations::{statuses, DatabaseUrl, Direction, Migration, MigrationSet, State, Version};
 use postgres::Client;
 use serde::Serialize;
-use xshell::{cmd, Shell};
+use xshell::Shell;
 
 use crate::backup::{self, Verify};
 use crate::flags::{BackupFormat, DeployDbArgs};
 use crate::journal::{Entry, Journal, Reporter};
 use crate::pg_tools::{self, ServerVersion};
 use crate::verify::{self, Expectations};
-use crate::{database, health, project};
+use crate::{database, health, lint, project};
 
 /// An error that ends the process with a given exit code (main.rs downcasts to it).
 #[derive(Debug)]
@@ -494,46 +494,34 @@ impl<'a> Deploy<'a> {
 
         let mut failures = Vec::new();
         if !pending.is_empty() {
-            match lint(&set.dir) {
-                Ok(classes) => {
-                    let mut details = Vec::new();
-                    let mut needs_window = Vec::new();
-                    for migration in &pending {
-                        let (class, findings) = classes
-                            .get(&migration.version)
-                            .cloned()
-                            .unwrap_or_else(|| ("unknown".to_owned(), Vec::new()));
-                        let mut line = format!("{}: {class}", migration.label());
-                        if !findings.is_empty() {
-                            line.push_str(&format!(" ({})", findings.join("; ")));
-                        }
-                        details.push(line);
-                        if class != "safe" {
-                            needs_window.push(format!("{} is {class}", migration.label()));
-                        }
-                        self.risks.insert(migration.version, class);
-                    }
-                    let passed = needs_window.is_empty() || self.args.maintenance_window;
-                    if !passed {
-                        failures.push(format!(
-                            "{} and needs --maintenance-window (run it while the application is stopped, or split it as `cargo xtask lint` explains)",
-                            needs_window.join(", ")
-                        ));
-                    } else if !needs_window.is_empty() {
-                        details.push("accepted: --maintenance-window".to_owned());
-                    }
-                    self.check("lint: pending migrations' class", passed, details);
+            let classes = lint::classify_folder(&set.dir);
+            let mut details = Vec::new();
+            let mut needs_window = Vec::new();
+            for migration in &pending {
+                let (class, findings) = classes
+                    .get(&migration.version)
+                    .cloned()
+                    .unwrap_or_else(|| ("unknown".to_owned(), Vec::new()));
+                let mut line = format!("{}: {class}", migration.label());
+                if !findings.is_empty() {
+                    line.push_str(&format!(" ({})", findings.join("; ")));
                 }
-                Err(error) => {
-                    let message = format!("cannot lint the pending migrations: {error:#}");
-                    self.check(
-                        "lint: pending migrations' class",
-                        false,
-                        vec![message.clone()],
-                    );
-                    failures.push(message);
+                details.push(line);
+                if class != "safe" {
+                    needs_window.push(format!("{} is {class}", migration.label()));
                 }
+                self.risks.insert(migration.version, class);
             }
+            let passed = needs_window.is_empty() || self.args.maintenance_window;
+            if !passed {
+                failures.push(format!(
+                    "{} and needs --maintenance-window (run it while the application is stopped, or split it as `cargo xtask lint` explains)",
+                    needs_window.join(", ")
+                ));
+            } else if !needs_window.is_empty() {
+                details.push("accepted: --maintenance-window".to_owned());
+            }
+            self.check("lint: pending migrations' class", passed, details);
         }
 
         let invalid = history::invalid_indexes(client).context("listing invalid indexes")?;
@@ -805,64 +793,6 @@ impl Observer for Recorder<'_> {
             _ => {}
         }
     }
-}
-
-/// Each migration's class (`safe`, `risky`, `multi-step`) and its findings, from
-/// `cargo xtask lint --format json` on the folder (the lint's documented, stable output), for the
-/// up files only.
-fn lint(dir: &Path) -> Result<BTreeMap<Version, (String, Vec<String>)>> {
-    let sh = Shell::new()?;
-    let xtask = std::env::current_exe().context("locating the xtask binary")?;
-    let output = cmd!(sh, "{xtask} lint --format json --dir {dir}")
-        .quiet()
-        .ignore_status()
-        .output()
-        .context("running cargo xtask lint")?;
-    let json: serde_json::Value = serde_json::from_slice(&output.stdout).with_context(|| {
-        format!(
-            "cargo xtask lint gave no JSON report: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        )
-    })?;
-    let files = json["files"]
-        .as_array()
-        .context("cargo xtask lint's report has no files")?;
-    let mut classes = BTreeMap::new();
-    for file in files {
-        let path = file["path"].as_str().unwrap_or_default();
-        let Some(version) = file["version"]
-            .as_i64()
-            .and_then(|v| Version::try_from(v).ok())
-        else {
-            continue;
-        };
-        if path.ends_with(".down.sql") {
-            continue;
-        }
-        let class = file["risk"].as_str().unwrap_or("unknown").to_owned();
-        let findings = file["findings"]
-            .as_array()
-            .map(|findings| {
-                findings
-                    .iter()
-                    .map(|finding| {
-                        format!(
-                            "{}{} at line {}",
-                            finding["rule"].as_str().unwrap_or("?"),
-                            if finding["acknowledged"].as_bool() == Some(true) {
-                                " (acknowledged)"
-                            } else {
-                                ""
-                            },
-                            finding["line"].as_u64().unwrap_or(0)
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        classes.insert(version, (class, findings));
-    }
-    Ok(classes)
 }
 
 /// Whether SQL holds anything but comments and blanks.

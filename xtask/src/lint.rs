@@ -76,6 +76,36 @@ pub fn check_folder(dir: &Path) -> (String, usize) {
     (text, count_blocking(&reports))
 }
 
+/// Each up file's class (`safe`, `risky`, `multi-step`) and its findings as
+/// `rule[ (acknowledged)] at line N`, keyed by version: what `deploy-db` decides on.
+pub fn classify_folder(dir: &Path) -> BTreeMap<Version, (String, Vec<String>)> {
+    lint_folder(dir)
+        .into_iter()
+        .filter(|report| !report.path.to_string_lossy().ends_with(".down.sql"))
+        .filter_map(|report| {
+            let findings = report
+                .findings
+                .iter()
+                .map(|finding| {
+                    let acknowledged = if finding.acknowledged.is_some() {
+                        " (acknowledged)"
+                    } else {
+                        ""
+                    };
+                    format!(
+                        "{}{acknowledged} at line {}",
+                        finding.rule.name(),
+                        finding.line
+                    )
+                })
+                .collect();
+            report
+                .version
+                .map(|version| (version, (report.risk.as_str().to_owned(), findings)))
+        })
+        .collect()
+}
+
 fn count_blocking(reports: &[FileReport]) -> usize {
     reports
         .iter()

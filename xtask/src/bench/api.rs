@@ -151,7 +151,7 @@ fn drive(
     while !stop.load(Ordering::Relaxed) {
         request += 1;
         let started = Instant::now();
-        let creating = request % 5 == 0;
+        let creating = request.is_multiple_of(5);
         let result = if creating {
             post(
                 agent,
