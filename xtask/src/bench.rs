@@ -39,6 +39,14 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
 }
 
+/// Flushes what earlier runs left for the disk (a dropped database's files, dirty buffers), so
+/// that no timed run pays for the one before it. Best effort: it needs a privileged role.
+fn settle(server: &migrations::DatabaseUrl) {
+    if let Ok(mut client) = server.connect("bomizzel-bench") {
+        let _ = client.batch_execute("CHECKPOINT");
+    }
+}
+
 /// The median of a few measurements, robust to one noisy round.
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);

@@ -69,10 +69,17 @@ fn fill(
             }
         }
     }
-    for _ in 0..ROWS_PER_TABLE {
-        // Numbered across the whole process: rows a no-transaction round-trip leaves behind
-        // never collide with the next ones on a unique column.
-        let row = NEXT_ROW.fetch_add(1, Ordering::Relaxed);
+    // Numbered across the whole process: rows a no-transaction round-trip leaves behind never
+    // collide with the next ones on a unique column.
+    let rows: Vec<usize> = (0..ROWS_PER_TABLE)
+        .map(|_| NEXT_ROW.fetch_add(1, Ordering::Relaxed))
+        .collect();
+    // All rows in one round trip when the plain values pass; row by row, reading the CHECK
+    // constraints that refuse them, when they do not.
+    if insert_plain_rows(client, table, columns, &rows).is_ok() {
+        return Ok(());
+    }
+    for row in rows {
         insert_row(client, table, columns, row)?;
     }
     Ok(())
@@ -122,6 +129,45 @@ fn columns(
         });
     }
     Ok(tables)
+}
+
+fn insert_plain_rows(
+    client: &mut impl GenericClient,
+    table: &str,
+    columns: &[Column],
+    rows: &[usize],
+) -> Result<(), String> {
+    let needed: Vec<&Column> = columns.iter().filter(|column| column.needs_value).collect();
+    let mut statements = Vec::new();
+    for &row in rows {
+        statements.push(if needed.is_empty() {
+            format!("INSERT INTO {table} DEFAULT VALUES")
+        } else {
+            let names: Vec<String> = needed
+                .iter()
+                .map(|column| quote_identifier(&column.name))
+                .collect();
+            let values = needed
+                .iter()
+                .map(|column| generated_value(client, column, row))
+                .collect::<Result<Vec<_>, _>>()?;
+            format!(
+                "INSERT INTO {table} ({}) VALUES ({})",
+                names.join(", "),
+                values.join(", ")
+            )
+        });
+    }
+    let batch = format!(
+        "SAVEPOINT bomizzel_generated_rows; {}; RELEASE SAVEPOINT bomizzel_generated_rows",
+        statements.join("; ")
+    );
+    client.batch_execute(&batch).map_err(|error| {
+        let _ = client.batch_execute(
+            "ROLLBACK TO SAVEPOINT bomizzel_generated_rows; RELEASE SAVEPOINT bomizzel_generated_rows",
+        );
+        message(&error)
+    })
 }
 
 /// Inserts one row, reading any CHECK constraint that refuses it for values it would accept.

@@ -10,6 +10,10 @@ CREATE TABLE bomizzel_roundtrip.owned_by (relation text PRIMARY KEY, owner text 
 CREATE FUNCTION bomizzel_roundtrip.record_ddl() RETURNS event_trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+    -- Off while a script runs again whose first run was already recorded (the re-up).
+    IF current_setting('bomizzel.record', true) = 'off' THEN
+        RETURN;
+    END IF;
     INSERT INTO bomizzel_roundtrip.touched (name)
     SELECT coalesce(CASE c.classid
         WHEN 'pg_class'::regclass THEN
@@ -72,6 +76,9 @@ $$;
 CREATE FUNCTION bomizzel_roundtrip.record_drop() RETURNS event_trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+    IF current_setting('bomizzel.record', true) = 'off' THEN
+        RETURN;
+    END IF;
     INSERT INTO bomizzel_roundtrip.touched (name)
     SELECT coalesce(CASE
         WHEN d.object_type IN ('index', 'sequence')
