@@ -12,6 +12,7 @@ use crate::model::{Direction, Version};
 
 pub const REFINERY_TABLE: &str = "refinery_schema_history";
 pub const STATE_TABLE: &str = "bomizzel_migration_state";
+pub const BACKFILL_TABLE: &str = "bomizzel_backfill_progress";
 
 /// refinery's DDL for its table, verbatim, so either tool may create it first.
 const CREATE_REFINERY_TABLE: &str = "CREATE TABLE IF NOT EXISTS refinery_schema_history(
@@ -32,7 +33,22 @@ const CREATE_STATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS bomizzel_migration_
     applied_by text NOT NULL
 );
 COMMENT ON TABLE bomizzel_migration_state IS
-    'Run states kept by cargo xtask beside refinery_schema_history: durations, and failed or unfinished runs outside a transaction.';";
+    'Run states kept by cargo xtask beside refinery_schema_history: durations, and failed or unfinished runs outside a transaction.';
+CREATE TABLE IF NOT EXISTS bomizzel_backfill_progress (
+    version int4 NOT NULL,
+    direction text NOT NULL CHECK (direction IN ('up', 'down')),
+    table_name text NOT NULL,
+    last_key bigint,
+    stop_key bigint,
+    rows_done bigint NOT NULL DEFAULT 0,
+    batches integer NOT NULL DEFAULT 0,
+    started_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    finished_at timestamptz,
+    PRIMARY KEY (version, direction)
+);
+COMMENT ON TABLE bomizzel_backfill_progress IS
+    'Where each batched data migration is: the last key done, committed with each batch, so a killed run resumes there.';";
 
 /// A row of refinery's table.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -108,6 +108,74 @@ pub struct Directives {
     pub maintenance_window: bool,
     /// `-- xtask: allow RULE -- reason`: one acknowledged lint rule each.
     pub allows: Vec<Allow>,
+    /// `-- xtask: batched TABLE KEY [batch-time=200ms] [pause=0ms] [batch-size=1000]`: a data
+    /// migration run in short transactions over key ranges, resumable (see [`Batched`]).
+    pub batched: Option<Batched>,
+}
+
+/// How a batched data migration walks its table. Its script is one statement that changes the
+/// rows whose `key` is in `($1, $2]` (`$1` exclusive, `$2` inclusive); the engine picks the
+/// ranges in key order so that each batch takes about `batch_time`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batched {
+    pub table: String,
+    pub key: String,
+    pub batch_time: std::time::Duration,
+    pub pause: std::time::Duration,
+    pub first_batch_size: i64,
+}
+
+impl Batched {
+    pub const DEFAULT_BATCH_TIME: std::time::Duration = std::time::Duration::from_millis(200);
+    pub const DEFAULT_FIRST_BATCH_SIZE: i64 = 1000;
+
+    fn parse(words: &[&str]) -> Result<Batched, String> {
+        const USAGE: &str =
+            "expected `-- xtask: batched TABLE KEY [batch-time=200ms] [pause=0ms] [batch-size=1000]`";
+        let [table, key, options @ ..] = words else {
+            return Err(USAGE.to_owned());
+        };
+        let mut batched = Batched {
+            table: (*table).to_owned(),
+            key: (*key).to_owned(),
+            batch_time: Batched::DEFAULT_BATCH_TIME,
+            pause: std::time::Duration::ZERO,
+            first_batch_size: Batched::DEFAULT_FIRST_BATCH_SIZE,
+        };
+        for option in options {
+            let (name, value) = option.split_once('=').ok_or_else(|| USAGE.to_owned())?;
+            match name {
+                "batch-time" => batched.batch_time = parse_millis(value)?,
+                "pause" => batched.pause = parse_millis(value)?,
+                "batch-size" => {
+                    batched.first_batch_size =
+                        value.parse().ok().filter(|size| *size > 0).ok_or_else(|| {
+                            format!("batch-size `{value}` is not a positive number")
+                        })?
+                }
+                _ => return Err(format!("unknown option `{name}`; {USAGE}")),
+            }
+        }
+        Ok(batched)
+    }
+}
+
+/// `250ms` or `2s`.
+fn parse_millis(text: &str) -> Result<std::time::Duration, String> {
+    let invalid = || format!("`{text}` is not a duration like 200ms or 2s");
+    if let Some(millis) = text.strip_suffix("ms") {
+        millis
+            .parse()
+            .map(std::time::Duration::from_millis)
+            .map_err(|_| invalid())
+    } else if let Some(seconds) = text.strip_suffix('s') {
+        seconds
+            .parse()
+            .map(std::time::Duration::from_secs)
+            .map_err(|_| invalid())
+    } else {
+        Err(invalid())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,7 +272,12 @@ fn parse_directive(
         Some((head, reason)) => (head.trim(), Some(reason.trim())),
         None => (text, None),
     };
-    let mut words = head.split_whitespace();
+    let all_words: Vec<&str> = head.split_whitespace().collect();
+    if all_words.first() == Some(&"batched") {
+        directives.batched = Some(Batched::parse(&all_words[1..]).map_err(error)?);
+        return Ok(());
+    }
+    let mut words = all_words.into_iter();
     match (words.next(), words.next(), words.next()) {
         (Some("no-transaction"), None, None) => directives.no_transaction = true,
         (Some("maintenance-window"), None, None) => directives.maintenance_window = true,
@@ -227,7 +300,7 @@ fn parse_directive(
         }
         _ => {
             return Err(error(format!(
-                "unknown directive `{text}`; known: no-transaction, maintenance-window, allow RULE -- reason"
+                "unknown directive `{text}`; known: no-transaction, maintenance-window, allow RULE -- reason, batched TABLE KEY"
             )))
         }
     }
@@ -349,6 +422,26 @@ mod tests {
             "placeholder counts as empty"
         );
         assert_eq!(documentation.field("Rollback"), None);
+    }
+
+    #[test]
+    fn reads_batched_data_migrations() {
+        let (directives, _) = parse_comments(
+            "-- xtask: batched tickets id batch-time=50ms pause=5ms\nUPDATE t SET x = 1;",
+        )
+        .unwrap();
+        let batched = directives.batched.unwrap();
+        assert_eq!(
+            (batched.table.as_str(), batched.key.as_str()),
+            ("tickets", "id")
+        );
+        assert_eq!(batched.batch_time, std::time::Duration::from_millis(50));
+        assert_eq!(batched.pause, std::time::Duration::from_millis(5));
+        assert!(parse_comments("-- xtask: batched tickets").is_err());
+        assert!(parse_comments("-- xtask: batched t id speed=9")
+            .unwrap_err()
+            .message
+            .contains("unknown option"));
     }
 
     #[test]

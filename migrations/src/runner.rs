@@ -55,6 +55,12 @@ pub enum Event<'a> {
         wait: Duration,
         error: &'a RunError,
     },
+    /// A batch of a batched data migration was committed.
+    Batch {
+        migration: &'a Migration,
+        direction: Direction,
+        progress: crate::batched::Progress,
+    },
     Finished {
         migration: &'a Migration,
         direction: Direction,
@@ -102,6 +108,8 @@ pub enum RunError {
     EscapedTransaction { file: String },
     #[error("{file}: {message}")]
     Connection { file: String, message: String },
+    #[error("{file}: batched data migration stopped: {message}; the batches done so far stay done, and the next migrate resumes after them")]
+    Batched { file: String, message: String },
 }
 
 impl RunError {
@@ -167,7 +175,9 @@ impl<'c> Runner<'c> {
         loop {
             let outcome = if script.directives.no_transaction {
                 self.finish_previous_attempt(migration, observer)
-                    .and_then(|()| self.run_outside_transaction(migration, direction))
+                    .and_then(|()| self.run_outside_transaction(migration, direction, observer))
+            } else if script.directives.batched.is_some() {
+                self.run_outside_transaction(migration, direction, observer)
             } else {
                 self.run_in_transaction(migration, direction)
             };
@@ -262,6 +272,7 @@ impl<'c> Runner<'c> {
         &mut self,
         migration: &Migration,
         direction: Direction,
+        observer: &mut dyn Observer,
     ) -> Result<(), RunError> {
         let script = migration.script(direction);
         let file = script.file_name();
@@ -287,20 +298,37 @@ impl<'c> Runner<'c> {
             )
             .map_err(|error| connection_error(&file, &error))?;
         let started = Instant::now();
-        let outcome = client
-            .batch_execute(&timeouts_sql(&self.settings, "SET"))
-            .and_then(|()| client.batch_execute(&script.sql));
-        // The session outlives the script: never let its timeouts leak into what runs next.
-        let reset = client.batch_execute("RESET lock_timeout; RESET statement_timeout");
-        if let Err(error) = outcome {
-            let leftovers = history::invalid_indexes(client)
-                .map(|now| {
-                    now.into_iter()
-                        .filter(|index| !invalid_before.contains(index))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let failure = sql_error(script, &error, leftovers);
+        let outcome = match &script.directives.batched {
+            Some(batched) => crate::batched::run(
+                client,
+                migration,
+                direction,
+                batched,
+                &self.settings,
+                observer,
+            ),
+            None => {
+                let executed = client
+                    .batch_execute(&timeouts_sql(&self.settings, "SET"))
+                    .and_then(|()| client.batch_execute(&script.sql));
+                // The session outlives the script: never let its timeouts leak into what runs next.
+                let reset = client.batch_execute("RESET lock_timeout; RESET statement_timeout");
+                match executed {
+                    Err(error) => {
+                        let leftovers = history::invalid_indexes(client)
+                            .map(|now| {
+                                now.into_iter()
+                                    .filter(|index| !invalid_before.contains(index))
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        Err(sql_error(script, &error, leftovers))
+                    }
+                    Ok(()) => reset.map_err(|error| connection_error(&file, &error)),
+                }
+            }
+        };
+        if let Err(failure) = outcome {
             // Best effort: if the connection is gone, the row stays `running`, which status shows too.
             let _ = client.execute(
                 "UPDATE bomizzel_migration_state SET state = 'failed', error = $2,
@@ -313,7 +341,6 @@ impl<'c> Runner<'c> {
             );
             return Err(failure);
         }
-        reset.map_err(|error| connection_error(&file, &error))?;
         let duration = started.elapsed();
         let mut transaction = client
             .transaction()
@@ -325,6 +352,10 @@ impl<'c> Runner<'c> {
             duration,
             &self.settings,
         )
+        .and_then(|()| match script.directives.batched {
+            Some(_) => crate::batched::finish(&mut transaction, migration, direction),
+            None => Ok(()),
+        })
         .and_then(|()| transaction.commit())
         .map_err(|error| connection_error(&file, &error))
     }

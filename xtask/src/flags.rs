@@ -37,6 +37,8 @@ pub enum Command {
     CheckCompat(CheckCompatArgs),
     /// Database reachable, migrations applied, no INVALID index, and the backend's readiness.
     HealthCheck(HealthCheckArgs),
+    /// Batched data migrations: where each one is.
+    Backfill(BackfillArgs),
     /// Classify every migration (safe, risky, multi-step), catch unsafe operations, say the safe way.
     Lint(LintArgs),
     /// Benchmarks that print a ratio against a baseline measured in the same run.
@@ -204,6 +206,23 @@ pub struct CheckMigrationsArgs {
     /// A changed column order fails instead of warning
     #[arg(long)]
     pub strict_column_order: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BackfillArgs {
+    #[command(subcommand)]
+    pub command: BackfillCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackfillCommand {
+    /// Running (or stopped) and finished batched data migrations with their progress.
+    Status {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -2,11 +2,13 @@
 //! observer that prints the same steps for people.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use migrations::batched::Progress;
 use migrations::runner::{Event, Observer, RunError};
 use migrations::{DatabaseUrl, Direction, Migration};
 use serde::Serialize;
@@ -104,14 +106,73 @@ pub struct Reporter<'j> {
     journal: &'j mut Journal,
     /// A journal write failure must not interrupt a migration half-way; it is reported at the end.
     pub log_error: Option<anyhow::Error>,
+    batches: BatchDisplay,
 }
+
+/// How a batched data migration's progress is shown: a bar on a terminal, a plain line every few
+/// seconds elsewhere (CI logs).
+enum BatchDisplay {
+    Idle,
+    Bar(ProgressBar),
+    Lines { last: Instant },
+}
+
+const PROGRESS_LINE_EVERY: Duration = Duration::from_secs(2);
 
 impl<'j> Reporter<'j> {
     pub fn new(journal: &'j mut Journal) -> Reporter<'j> {
         Reporter {
             journal,
             log_error: None,
+            batches: BatchDisplay::Idle,
         }
+    }
+
+    fn show_batch(&mut self, progress: &Progress) {
+        let summary = format!(
+            "{} rows in {} batches, {:.0} rows/s",
+            progress.rows, progress.batches, progress.rows_per_second
+        );
+        if matches!(self.batches, BatchDisplay::Idle) {
+            println!();
+            self.batches = if std::io::stdout().is_terminal() {
+                let bar = ProgressBar::new(1000);
+                if let Ok(style) =
+                    ProgressStyle::with_template("     [{bar:30}] {percent:>3}% {msg} (eta {eta})")
+                {
+                    bar.set_style(style.progress_chars("=> "));
+                }
+                BatchDisplay::Bar(bar)
+            } else {
+                BatchDisplay::Lines {
+                    last: Instant::now()
+                        .checked_sub(PROGRESS_LINE_EVERY)
+                        .unwrap_or_else(Instant::now),
+                }
+            };
+        }
+        match &mut self.batches {
+            BatchDisplay::Bar(bar) => {
+                bar.set_position((progress.fraction * 1000.0) as u64);
+                bar.set_message(summary);
+            }
+            BatchDisplay::Lines { last } if last.elapsed() >= PROGRESS_LINE_EVERY => {
+                println!("     {:>3.0}% {summary}", progress.fraction * 100.0);
+                *last = Instant::now();
+            }
+            _ => {}
+        }
+    }
+
+    /// Ends a progress display before the line that says how the migration ended.
+    fn end_batches(&mut self) {
+        if let BatchDisplay::Bar(bar) = &self.batches {
+            bar.finish_and_clear();
+        }
+        if !matches!(self.batches, BatchDisplay::Idle) {
+            print!("     done: ");
+        }
+        self.batches = BatchDisplay::Idle;
     }
 
     fn log(
@@ -171,11 +232,13 @@ impl Observer for Reporter<'_> {
                 let _ = std::io::stdout().flush();
                 self.log(migration, direction, "retrying", None, Some(error));
             }
+            Event::Batch { progress, .. } => self.show_batch(&progress),
             Event::Finished {
                 migration,
                 direction,
                 duration,
             } => {
+                self.end_batches();
                 println!("{} ms", duration.as_millis());
                 let outcome = match direction {
                     Direction::Up => "applied",
@@ -189,6 +252,7 @@ impl Observer for Reporter<'_> {
                 duration,
                 error,
             } => {
+                self.end_batches();
                 println!("FAILED after {} ms", duration.as_millis());
                 self.log(migration, direction, "failed", Some(duration), Some(error));
             }

@@ -1,6 +1,7 @@
 //! `cargo xtask`: the Bomizzel migration workflow. This file only parses flags and dispatches;
 //! each command lives in its own module, found in one hop from the match below.
 
+mod backfill;
 mod backup;
 mod bench;
 mod change;
@@ -43,6 +44,7 @@ fn main() -> ExitCode {
         flags::Command::Import(args) => import::run(&args),
         flags::Command::CheckCompat(args) => check_compat::run(&args),
         flags::Command::HealthCheck(args) => health_check::run(&args),
+        flags::Command::Backfill(args) => backfill::run(&args),
         flags::Command::Lint(args) => lint::run(&args),
         flags::Command::Bench(args) => bench::run(&args),
         flags::Command::Backup(args) => backup::run(&args),

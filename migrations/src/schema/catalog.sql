@@ -22,7 +22,8 @@ relations AS (
     FROM pg_class c
     JOIN namespaces n ON n.oid = c.relnamespace
     WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f', 'c')
-      AND NOT (n.nspname = 'public' AND c.relname IN ('refinery_schema_history', 'bomizzel_migration_state'))
+      AND NOT (n.nspname = 'public' AND c.relname IN ('refinery_schema_history', 'bomizzel_migration_state',
+                                                       'bomizzel_backfill_progress'))
       AND NOT EXISTS (SELECT FROM pg_depend e WHERE e.classid = 'pg_class'::regclass AND e.objid = c.oid AND e.deptype = 'e')
       -- Sequences behind identity columns are part of their column.
       AND NOT (c.relkind = 'S' AND EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass

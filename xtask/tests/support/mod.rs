@@ -201,6 +201,7 @@ impl Fixture {
                  WHERE n.nspname = 'public' AND c.relkind IN ('r', 'v', 'm', 'i', 'S')
                    AND c.relname NOT LIKE 'refinery_schema_history%'
                    AND c.relname NOT LIKE 'bomizzel_migration_state%'
+                   AND c.relname NOT LIKE 'bomizzel_backfill_progress%'
                  UNION ALL
                  SELECT 'f ' || p.proname FROM pg_proc p
                  JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public'
