@@ -228,6 +228,25 @@ fn quote_qualified(name: &str) -> String {
         .join(".")
 }
 
+/// Runs a batched script over its whole key range at once: the rollback round-trip checks what a
+/// batched migration does to the schema, not how it paces itself.
+pub fn run_whole(
+    client: &mut impl postgres::GenericClient,
+    script: &Script,
+    batched: &Batched,
+) -> Result<u64, postgres::Error> {
+    let key_type: String = client
+        .query_opt(
+            "SELECT format_type(atttypid, NULL) FROM pg_attribute
+             WHERE attrelid = to_regclass($1) AND attname = $2 AND NOT attisdropped",
+            &[&batched.table, &batched.key],
+        )?
+        .map_or_else(|| "bigint".to_owned(), |row| row.get(0));
+    let low = key_parameter(&key_type, i64::MIN);
+    let high = key_parameter(&key_type, i64::MAX);
+    client.execute(&script.sql, &[low.as_ref(), high.as_ref()])
+}
+
 /// Marks a finished run (inside the transaction that records the migration) and forgets the
 /// other direction's progress, so the next run that way starts from the beginning.
 pub(crate) fn finish(

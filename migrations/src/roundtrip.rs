@@ -88,7 +88,7 @@ pub fn run(
     let mut migrations = Vec::new();
     for migration in &set.migrations {
         if options.from.is_some_and(|from| migration.version < from) {
-            if let Err(error) = client.batch_execute(&migration.up.sql) {
+            if let Err(error) = execute(client, &migration.up) {
                 let mut report = report_for(migration);
                 report.failed_step = Some(Step::Up);
                 report.error = Some(describe_sql_error(&migration.up, &error));
@@ -221,7 +221,7 @@ fn in_one_transaction(
         let after_up = reader.read(&mut transaction, wider_scope)?;
         transaction.batch_execute("ROLLBACK TO SAVEPOINT before_up")?;
         let before = reader.read(&mut transaction, wider_scope)?;
-        transaction.batch_execute(&migration.up.sql)?;
+        execute(&mut transaction, &migration.up)?;
         (before, after_down, after_up, after_reup)
     };
     transaction.commit()?;
@@ -331,6 +331,14 @@ fn step_by_step(
     Ok(report)
 }
 
+/// Runs a script as it is, a batched one over its whole key range.
+fn execute(client: &mut impl GenericClient, script: &Script) -> Result<(), postgres::Error> {
+    match &script.directives.batched {
+        Some(batched) => crate::batched::run_whole(client, script, batched).map(|_| ()),
+        None => client.batch_execute(&script.sql),
+    }
+}
+
 /// Runs one script, then `then` in the same round trip (it follows the script, so PostgreSQL's
 /// error positions still point into the file). `Ok(false)`: the script failed, and the report
 /// says how; `Err`: the connection is gone.
@@ -341,13 +349,25 @@ fn run_script(
     then: &str,
     report: &mut MigrationReport,
 ) -> Result<bool, postgres::Error> {
-    // The newline ends a trailing `--` comment, the `;` an unterminated last statement.
-    let batch = if then.is_empty() {
-        script.sql.clone()
-    } else {
-        format!("{}\n;{then}", script.sql)
+    let outcome = match &script.directives.batched {
+        Some(_) => execute(client, script).and_then(|()| {
+            if then.is_empty() {
+                Ok(())
+            } else {
+                client.batch_execute(then)
+            }
+        }),
+        None => {
+            // The newline ends a trailing `--` comment, the `;` an unterminated last statement.
+            let batch = if then.is_empty() {
+                script.sql.clone()
+            } else {
+                format!("{}\n;{then}", script.sql)
+            };
+            client.batch_execute(&batch)
+        }
     };
-    match client.batch_execute(&batch) {
+    match outcome {
         Ok(()) => Ok(true),
         Err(error) if error.as_db_error().is_some() => {
             report.failed_step = Some(step);

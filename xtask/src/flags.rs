@@ -270,14 +270,28 @@ pub struct ImportArgs {
 
 #[derive(Debug, Args)]
 pub struct NewArgs {
-    /// snake_case name, e.g. add_ticket_due_date
-    pub name: String,
+    /// The snake_case name (add_ticket_due_date); with --expand-contract, what to change:
+    /// rename-column TABLE.COLUMN NEW_NAME, change-type TABLE.COLUMN NEW_TYPE,
+    /// set-not-null TABLE.COLUMN, rename-table TABLE NEW_NAME
+    #[arg(required = true, num_args = 1..)]
+    pub words: Vec<String>,
+    /// Write the whole expand/contract sequence for a breaking change
+    #[arg(long, value_enum, value_name = "CHANGE")]
+    pub expand_contract: Option<ExpandContract>,
     /// Migrations folder [default: migrations/sql of this workspace]
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
     /// The migration runs outside a transaction (needed for CREATE INDEX CONCURRENTLY)
     #[arg(long)]
     pub no_transaction: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExpandContract {
+    RenameColumn,
+    ChangeType,
+    SetNotNull,
+    RenameTable,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

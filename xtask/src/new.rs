@@ -8,18 +8,27 @@ use migrations::model::{is_snake_case, label, parse_file_name};
 use crate::flags::NewArgs;
 use crate::project;
 
+mod expand_contract;
+
 pub fn run(args: &NewArgs) -> Result<()> {
-    if !is_snake_case(&args.name) {
+    if let Some(change) = args.expand_contract {
+        return expand_contract::run(change, &args.words, args.dir.as_deref());
+    }
+    let [name] = args.words.as_slice() else {
         anyhow::bail!(
-            "migration name `{}` is not snake_case: use lower-case letters, digits and single underscores, starting with a letter (e.g. add_ticket_due_date)",
-            args.name
+            "`new` takes one migration name (or --expand-contract CHANGE and its arguments)"
+        );
+    };
+    if !is_snake_case(name) {
+        anyhow::bail!(
+            "migration name `{name}` is not snake_case: use lower-case letters, digits and single underscores, starting with a letter (e.g. add_ticket_due_date)"
         );
     }
     let dir = project::migrations_dir(args.dir.as_deref());
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("cannot create migrations folder {}", dir.display()))?;
     let version = next_version(&dir)?;
-    let stem = label(version, &args.name);
+    let stem = label(version, name);
     let transaction_note = if args.no_transaction {
         "-- xtask: no-transaction\n"
     } else {
@@ -50,7 +59,7 @@ pub fn run(args: &NewArgs) -> Result<()> {
 
 /// One past the highest version of any migration-named file, valid or not, so a new file never
 /// collides with one the user is still fixing.
-fn next_version(dir: &Path) -> Result<i32> {
+pub(crate) fn next_version(dir: &Path) -> Result<i32> {
     let mut highest = 0;
     for entry in walkdir::WalkDir::new(dir) {
         let entry = entry.with_context(|| format!("cannot read {}", dir.display()))?;

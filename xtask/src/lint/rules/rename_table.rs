@@ -6,9 +6,10 @@
 //!
 //! Safe way: the strategy's multi-step change. The finding spells out the five releases for the
 //! table at hand: create the new table beside the old, dual-write, copy existing rows in batches,
-//! switch reads, drop the old table. (A shortcut some teams take instead: rename and, in the same
-//! migration, create an updatable view under the old name; acknowledge the rename with
-//! `-- xtask: allow rename-table -- view keeps the old name`.)
+//! switch reads, drop the old table. Or, simpler for a table, rename and in the same migration
+//! create a view under the old name (`CREATE VIEW old AS SELECT * FROM new`): a simple view is
+//! updatable, so the running version keeps reading and writing through it, and the rename is not
+//! reported (`cargo xtask new --expand-contract rename-table` writes exactly that).
 
 use pg_query::protobuf::ObjectType;
 use pg_query::NodeEnum;
@@ -36,7 +37,10 @@ fn check(statement: &Statement, context: &Context) -> Vec<Finding> {
     let Some(table) = &rename.relation else {
         return Vec::new();
     };
-    if !relation_kinds.contains(&rename.rename_type()) || context.is_new_table(table) {
+    if !relation_kinds.contains(&rename.rename_type())
+        || context.is_new_table(table)
+        || keeps_old_name_as_view(context, &table.relname)
+    {
         return Vec::new();
     }
     let (old, new) = (sql::qualified_name(table), &rename.newname);
@@ -59,6 +63,15 @@ fn check(statement: &Statement, context: &Context) -> Vec<Finding> {
         ),
         steps.help(),
     )]
+}
+
+/// Whether the same migration creates a view under the old name: the running version keeps
+/// working through it.
+fn keeps_old_name_as_view(context: &Context, old: &str) -> bool {
+    context.parsed.statements.iter().any(|statement| {
+        matches!(&statement.node, NodeEnum::ViewStmt(view)
+            if view.view.as_ref().is_some_and(|view| view.relname == old))
+    })
 }
 
 #[cfg(test)]
@@ -84,6 +97,13 @@ mod tests {
     fn quiet_on_new_tables_and_other_renames() {
         let sql = "CREATE TABLE a (id int);\nALTER TABLE a RENAME TO b;\n\
                    ALTER INDEX tickets_idx RENAME TO tickets_title_idx;\n";
+        assert!(check(Rule::RenameTable, sql).is_empty());
+    }
+
+    #[test]
+    fn quiet_when_the_old_name_stays_as_a_view() {
+        let sql = "ALTER TABLE comments RENAME TO ticket_comments;\n\
+                   CREATE VIEW comments AS SELECT * FROM ticket_comments;\n";
         assert!(check(Rule::RenameTable, sql).is_empty());
     }
 }
