@@ -2,10 +2,13 @@
 //! same run (no absolute timings are ever asserted: the machines are noisy).
 
 mod api;
+mod backfill;
 mod backup;
 mod lint;
 mod migrate;
+mod online;
 mod roundtrip;
+mod writer;
 
 use std::path::Path;
 
@@ -36,6 +39,16 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             rounds,
             database_url,
         } => backup::run(*size_mb, *rounds, database_url.as_deref()),
+        Bench::Backfill { rows, database_url } => backfill::run(*rows, database_url.as_deref()),
+        Bench::Online {
+            rows,
+            clients,
+            database_url,
+        } => online::run(*rows, *clients, database_url.as_deref()),
+        Bench::Writer {
+            seconds,
+            max_operations,
+        } => writer::run(*seconds, *max_operations),
     }
 }
 

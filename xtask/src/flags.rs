@@ -371,6 +371,39 @@ pub enum Bench {
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },
+    /// A data backfill by our batched runner, by one UPDATE and by an OFFSET loop, each beside a
+    /// writer process: rows/s, the ratio to one UPDATE, the writers' p99 and longest stall.
+    Backfill {
+        /// Rows in the generated table (the OFFSET loop runs on 1/100 of them, scaled)
+        #[arg(long, default_value_t = 2_000_000)]
+        rows: u64,
+        /// Server to create the scratch database on [default: as for migrate, database postgres]
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
+    },
+    /// deploy-db of safe pending migrations under the backend's load, then their naive forms:
+    /// the longest stall any request saw.
+    Online {
+        /// Tickets in the generated table
+        #[arg(long, default_value_t = 2_000_000)]
+        rows: u64,
+        /// Concurrent client threads
+        #[arg(long, default_value_t = 8)]
+        clients: usize,
+        /// Server to create the scratch databases on [default: as for migrate, database postgres]
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
+    },
+    /// The concurrent writer of `bench backfill` (a second process, on DATABASE_URL).
+    #[command(hide = true)]
+    Writer {
+        /// Stop after this long at most
+        #[arg(long, default_value_t = 600)]
+        seconds: u64,
+        /// Stop after this many statements at most
+        #[arg(long, default_value_t = 10_000_000)]
+        max_operations: usize,
+    },
     /// `backup` and `restore` of a generated database against bare pg_dump and pg_restore; print the ratios.
     Backup {
         /// Size of the generated database
