@@ -77,10 +77,16 @@ pub fn run(rows: u64, database_url: Option<&str>) -> Result<()> {
 
     // (b) first: the baseline the others are compared with.
     reset(&mut client, &server)?;
-    let whole = measure(&sh, &xtask, &conninfo, "(b) one UPDATE of the whole table", || {
-        let changed = client.execute("UPDATE items SET new_value = old_value * 2", &[])?;
-        Ok(changed)
-    })?;
+    let whole = measure(
+        &sh,
+        &xtask,
+        &conninfo,
+        "(b) one UPDATE of the whole table",
+        || {
+            let changed = client.execute("UPDATE items SET new_value = old_value * 2", &[])?;
+            Ok(changed)
+        },
+    )?;
     check(&mut client, rows)?;
 
     reset(&mut client, &server)?;
@@ -115,14 +121,7 @@ pub fn run(rows: u64, database_url: Option<&str>) -> Result<()> {
     println!();
     println!(
         "{:<40} {:>9} {:>9} {:>11} {:>8} {:>10} {:>9} {:>14}",
-        "method",
-        "rows",
-        "seconds",
-        "rows/s",
-        "vs (b)",
-        "writer ops",
-        "p99 ms",
-        "longest stall"
+        "method", "rows", "seconds", "rows/s", "vs (b)", "writer ops", "p99 ms", "longest stall"
     );
     for measured in [&batched, &whole, &offset] {
         println!(
@@ -143,9 +142,9 @@ pub fn run(rows: u64, database_url: Option<&str>) -> Result<()> {
     );
     match batches.longest {
         Some(longest) => println!(
-            "(a) {} batches seen of {} ({} rows each at the end); longest batch, from its start to \
+            "(a) {} batches seen of {} (at most {} rows each); longest batch, from its start to \
              the next batch's start (an upper bound on its row locks): {:.1} ms",
-            batches.observed, batches.total, batches.last_size, longest
+            batches.observed, batches.total, batches.largest_size, longest
         ),
         None => println!("(a) no batch was observed in bomizzel_backfill_progress"),
     }
@@ -194,7 +193,7 @@ fn measure(
     println!("{name} ...");
     let writer = Writer::start(sh, xtask, conninfo)?;
     // Let the writer reach its steady state before the method starts.
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(Duration::from_millis(100));
     let started = Instant::now();
     let rows = method()?;
     let elapsed = started.elapsed();
@@ -289,7 +288,7 @@ struct BatchSampler {
 struct Batches {
     total: i32,
     observed: usize,
-    last_size: i64,
+    largest_size: i64,
     longest: Option<f64>,
 }
 
@@ -332,20 +331,20 @@ impl BatchSampler {
             .map_err(|_| anyhow::anyhow!("the progress sampler panicked"))??;
         let mut longest: Option<f64> = None;
         let mut observed = 0;
-        let mut last_size = 0;
+        let mut largest_size = 0;
         for pair in samples.windows(2) {
             let ((batches, at, done), (next_batches, next_at, next_done)) = (pair[0], pair[1]);
             if next_batches == batches + 1 {
                 observed += 1;
                 let millis = (next_at - at) * 1e3;
                 longest = Some(longest.map_or(millis, |l: f64| l.max(millis)));
-                last_size = next_done - done;
+                largest_size = largest_size.max(next_done - done);
             }
         }
         Ok(Batches {
             total: samples.last().map_or(0, |last| last.0),
             observed,
-            last_size,
+            largest_size,
             longest,
         })
     }
