@@ -507,7 +507,10 @@ fn restore_refuses_to_overwrite_without_the_flags() {
 
     fixture
         .xtask(&["restore", file_arg, "--log", log_arg])
-        .assert_user_error(&["tables (public.bomizzel_backfill_progress, public.bomizzel_migration_state", "--drop-existing"]);
+        .assert_user_error(&[
+            "tables (public.bomizzel_backfill_progress, public.bomizzel_migration_state",
+            "--drop-existing",
+        ]);
     fixture
         .xtask(&["restore", file_arg, "--drop-existing", "--log", log_arg])
         .assert_user_error(&["--drop-existing needs --yes"]);
