@@ -2,6 +2,7 @@
 //! same run (no absolute timings are ever asserted: the machines are noisy).
 
 mod api;
+mod backend;
 mod backfill;
 mod backup;
 mod lint;

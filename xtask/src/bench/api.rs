@@ -3,26 +3,16 @@
 //! requests for a fixed time. Prints throughput and latency percentiles: the baseline the
 //! zero-downtime work measures against.
 
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
-use xshell::{cmd, Shell};
+use xshell::Shell;
 
-use crate::{database, health, project};
-
-/// Ends the backend when the benchmark ends, however it ends.
-struct Backend(Child);
-
-impl Drop for Backend {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use super::writer::percentile;
+use crate::{database, project};
 
 pub fn run(seconds: u64, clients: usize, database_url: Option<&str>) -> Result<()> {
     let server = database::server(database_url)?;
@@ -30,32 +20,10 @@ pub fn run(seconds: u64, clients: usize, database_url: Option<&str>) -> Result<(
     let scratch = database::migrated_scratch(&server, &set)?;
     let sh = Shell::new()?;
     sh.change_dir(project::root());
-    println!("building the backend (release)");
-    cmd!(sh, "cargo build --release --quiet --package backend").run()?;
-    let binary = project::root().join("target/release/backend");
-    let conninfo = scratch.url().secret_conninfo();
-    let admin = cmd!(sh, "{binary} create-admin admin@bench.example")
-        .env("DATABASE_URL", &conninfo)
-        .read()
-        .context("creating the benchmark's admin")?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let base = format!("http://127.0.0.1:{port}");
-    // xshell runs commands to completion; a server must outlive this call, so it is spawned.
-    let mut command: Command = cmd!(sh, "{binary}")
-        .env("DATABASE_URL", &conninfo)
-        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-        .env("RUST_LOG", "warn")
-        .into();
-    let _backend = Backend(
-        command
-            .stdout(Stdio::null())
-            .spawn()
-            .context("starting the backend")?,
-    );
-    health::wait_ready(&format!("{base}/health/ready"), Duration::from_secs(30))
-        .map_err(|error| anyhow::anyhow!("the backend did not become ready: {error}"))?;
+    let binary = super::backend::build(&sh)?;
+    let admin = super::backend::create_admin(&sh, &binary, scratch.url())?;
+    let backend = super::backend::start(&sh, &binary, scratch.url())?;
+    let base = backend.base.clone();
 
     let agent = ureq::AgentBuilder::new()
         .timeout(Duration::from_secs(10))
@@ -189,12 +157,4 @@ fn post(agent: &ureq::Agent, url: &str, token: &str, body: Value) -> Result<Valu
         .send_json(body)
         .with_context(|| format!("POST {url}"))?;
     Ok(response.into_json()?)
-}
-
-fn percentile(sorted: &[Duration], fraction: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let index = ((sorted.len() as f64 * fraction).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[index].as_secs_f64() * 1e3
 }

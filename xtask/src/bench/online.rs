@@ -14,8 +14,7 @@
 //! Printed for each: the longest stall any request saw while the change ran, p99, and requests.
 //! Target: no request stalls longer than 1 s with our forms.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,23 +25,13 @@ use serde_json::json;
 use xshell::{cmd, Shell};
 
 use super::writer::percentile;
-use crate::{database, health, project};
+use crate::{database, project};
 
 const TARGET_LONGEST_STALL: Duration = Duration::from_secs(1);
 /// Load before and after the change, so the window is surrounded by steady traffic.
 const SETTLE: Duration = Duration::from_secs(3);
 /// Whatever happens, the load stops after this long.
 const LONGEST_LOAD: Duration = Duration::from_secs(3600);
-
-/// Ends the backend when the benchmark ends, however it ends.
-struct Backend(Child);
-
-impl Drop for Backend {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[derive(Clone, Copy, PartialEq)]
 enum Forms {
@@ -75,15 +64,7 @@ pub fn run(rows: u64, clients: usize, database_url: Option<&str>) -> Result<()> 
     let sh = Shell::new()?;
     sh.change_dir(project::root());
     let xtask = std::env::current_exe().context("locating the xtask binary")?;
-    println!("building the backend (release)");
-    cmd!(sh, "cargo build --release --quiet --package backend").run()?;
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map_or_else(
-            || project::root().join("target"),
-            |dir| project::root().join(dir),
-        );
-    let binary = target_dir.join("release/backend");
+    let binary = super::backend::build(&sh)?;
     let work = tempfile::tempdir().context("creating a scratch folder")?;
 
     let mut outcomes = Vec::new();
@@ -319,33 +300,12 @@ fn phase(
     println!("[{name}] a scratch database at the project's head, {rows} tickets");
     let scratch = database::migrated_scratch(server, set)?;
     let conninfo = scratch.url().secret_conninfo();
-    let admin = cmd!(sh, "{binary} create-admin admin@bench.example")
-        .env("DATABASE_URL", &conninfo)
-        .read()
-        .context("creating the benchmark's admin")?
-        .trim()
-        .to_owned();
+    let admin = super::backend::create_admin(sh, binary, scratch.url())?;
     let queue_id = fill(scratch.url(), rows)?;
     super::settle(server);
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let base = format!("http://127.0.0.1:{port}");
-    // xshell runs commands to completion; a server must outlive this call, so it is spawned.
-    let mut command: Command = cmd!(sh, "{binary}")
-        .env("DATABASE_URL", &conninfo)
-        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-        .env("RUST_LOG", "warn")
-        .into();
-    let _backend = Backend(
-        command
-            .stdout(Stdio::null())
-            .spawn()
-            .context("starting the backend")?,
-    );
-    health::wait_ready(&format!("{base}/health/ready"), Duration::from_secs(30))
-        .map_err(|error| anyhow::anyhow!("the backend did not become ready: {error}"))?;
+    let backend = super::backend::start(sh, binary, scratch.url())?;
+    let base = backend.base.clone();
 
     let agent = ureq::AgentBuilder::new()
         .timeout(Duration::from_secs(60))

@@ -1,0 +1,75 @@
+//! The release backend as benchmarks run it: built once, an admin created, served on a free
+//! loopback port, stopped when the handle goes away.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use migrations::DatabaseUrl;
+use xshell::{cmd, Shell};
+
+use crate::{health, project};
+
+/// A backend process, ended (however the benchmark ends) when this is dropped.
+pub struct Backend {
+    process: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+/// Builds the release backend and returns its binary.
+pub fn build(sh: &Shell) -> Result<PathBuf> {
+    println!("building the backend (release)");
+    cmd!(sh, "cargo build --release --quiet --package backend").run()?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map_or_else(
+            || project::root().join("target"),
+            |dir| project::root().join(dir),
+        );
+    Ok(target.join("release/backend"))
+}
+
+/// An admin on `database`, through the backend's own `create-admin`: its token.
+pub fn create_admin(sh: &Shell, binary: &Path, database: &DatabaseUrl) -> Result<String> {
+    Ok(cmd!(sh, "{binary} create-admin admin@bench.example")
+        .env("DATABASE_URL", database.secret_conninfo())
+        .read()
+        .context("creating the benchmark's admin")?
+        .trim()
+        .to_owned())
+}
+
+/// Serves `database` on a free loopback port and waits until it is ready.
+pub fn start(sh: &Shell, binary: &Path, database: &DatabaseUrl) -> Result<Backend> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    // xshell runs commands to completion; a server must outlive this call, so it is spawned.
+    let mut command: Command = cmd!(sh, "{binary}")
+        .env("DATABASE_URL", database.secret_conninfo())
+        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "warn")
+        .into();
+    let backend = Backend {
+        process: command
+            .stdout(Stdio::null())
+            .spawn()
+            .context("starting the backend")?,
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    health::wait_ready(
+        &format!("{}/health/ready", backend.base),
+        Duration::from_secs(30),
+    )
+    .map_err(|error| anyhow::anyhow!("the backend did not become ready: {error}"))?;
+    Ok(backend)
+}
