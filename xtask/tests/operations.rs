@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use migrations::{DatabaseUrl, ScratchDatabase};
-use support::{run, server, Fixture, Run};
+use support::{run, server, Fixture, PasswordRole, Run};
 
 /// Every table's row count and `md5(string_agg(row ORDER BY row))`: an independent fingerprint
 /// (not the one the xtask uses), fine for test-sized tables.
@@ -603,28 +603,11 @@ fn a_missing_pg_dump_gives_one_clear_line() {
 #[test]
 fn a_wrong_password_gives_one_clear_line() {
     let fixture = fixture_with_data("SELECT 1;", "SELECT 1;");
-    let mut admin = fixture.client();
-    let role = format!("{}_pw", fixture.db.name());
-    // As in safety.rs: ci/setup-postgres.sh makes the server check passwords for this role.
-    admin
-        .batch_execute(&format!(
-            "DO $$ BEGIN
-                 IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bomizzel_password_required') THEN
-                     CREATE ROLE bomizzel_password_required NOLOGIN;
-                 END IF;
-             END $$;
-             CREATE ROLE {role} LOGIN PASSWORD 'right-password' IN ROLE bomizzel_password_required"
-        ))
-        .unwrap();
-    let url: DatabaseUrl = format!(
-        "postgres://{role}:wrong-password@{}:{}/{}",
-        fixture.db.url().host(),
-        fixture.db.url().port(),
-        fixture.db.name()
-    )
-    .parse()
-    .unwrap();
-    let server_checks_passwords = url.connect("bomizzel-test").is_err();
+    let role = PasswordRole::create(&fixture);
+    if !role.server_checks_passwords() {
+        return;
+    }
+    let url = &role.wrong_url;
     let out = fixture.work.path().join("backups");
     let log = fixture.log_path();
     let runs = [
@@ -636,23 +619,16 @@ fn a_wrong_password_gives_one_clear_line() {
                 "--log",
                 log.to_str().unwrap(),
             ],
-            &url,
+            url,
         ),
-        deploy(&fixture, &url, &["--yes"]),
+        deploy(&fixture, url, &["--yes"]),
         fixture.xtask_with(
             &["restore", "nothing.dump", "--log", log.to_str().unwrap()],
-            &url,
+            url,
         ),
     ];
-    admin.batch_execute(&format!("DROP ROLE {role}")).unwrap();
-    if !server_checks_passwords {
-        let advice = "this server accepts any password on loopback; run `sudo bash ci/setup-postgres.sh` once";
-        assert!(std::env::var_os("CI").is_none(), "{advice}");
-        eprintln!("skipped: {advice}");
-        return;
-    }
-    runs[0].assert_user_error(&["rejected the password for user", &role]);
-    runs[1].assert_user_error(&["rejected the password for user", &role]);
+    runs[0].assert_user_error(&["rejected the password for user", &role.name]);
+    runs[1].assert_user_error(&["rejected the password for user", &role.name]);
     runs[2].assert_user_error(&["backup nothing.dump does not exist"]);
     for run in &runs {
         assert!(!run.all_output().contains("wrong-password"), "{run}");

@@ -5,7 +5,7 @@ mod support;
 
 use std::process::Stdio;
 
-use support::{run, Fixture};
+use support::{run, Fixture, PasswordRole};
 
 #[test]
 fn six_concurrent_runners_apply_each_migration_exactly_once() {
@@ -279,38 +279,12 @@ fn passwords_never_appear_in_output_or_log() {
 #[test]
 fn a_wrong_password_is_named_as_such() {
     let fixture = Fixture::with_project_migrations();
-    let mut admin = fixture.client();
-    let role = format!("{}_pw", fixture.db.name());
-    // Membership in bomizzel_password_required is what ci/setup-postgres.sh makes the local
-    // server check passwords for; a server that checks everyone's needs no such role.
-    admin
-        .batch_execute(&format!(
-            "DO $$ BEGIN
-                 IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bomizzel_password_required') THEN
-                     CREATE ROLE bomizzel_password_required NOLOGIN;
-                 END IF;
-             END $$;
-             CREATE ROLE {role} LOGIN PASSWORD 'right-password' IN ROLE bomizzel_password_required"
-        ))
-        .unwrap();
-    let url: migrations::DatabaseUrl = format!(
-        "postgres://{role}:wrong-password@{}:{}/{}",
-        fixture.db.url().host(),
-        fixture.db.url().port(),
-        fixture.db.name()
-    )
-    .parse()
-    .unwrap();
-    let server_checks_passwords = url.connect("bomizzel-test").is_err();
-    let outcome = fixture.xtask_with(&["migrate"], &url);
-    admin.batch_execute(&format!("DROP ROLE {role}")).unwrap();
-    if !server_checks_passwords {
-        let advice = "this server accepts any password on loopback; run `sudo bash ci/setup-postgres.sh` once";
-        assert!(std::env::var_os("CI").is_none(), "{advice}");
-        eprintln!("skipped: {advice}");
+    let role = PasswordRole::create(&fixture);
+    if !role.server_checks_passwords() {
         return;
     }
-    outcome.assert_user_error(&["rejected the password for user", &role]);
+    let outcome = fixture.xtask_with(&["migrate"], &role.wrong_url);
+    outcome.assert_user_error(&["rejected the password for user", &role.name]);
     assert!(!outcome.all_output().contains("wrong-password"));
     assert!(fixture.applied().is_empty());
 }

@@ -333,6 +333,23 @@ pub fn has_option(options: &[Node], name: &str) -> bool {
 }
 
 /// `ALTER TABLE table ADD <constraint>` as PostgreSQL prints it, to show a rule's safe form.
+/// The safe form of adding `constraint` to `table`: `ADD CONSTRAINT ... NOT VALID`, then
+/// `VALIDATE CONSTRAINT` (what both the CHECK and the foreign-key rules suggest). `elided` stands
+/// for the constraint body when it cannot be printed back.
+pub fn not_valid_then_validate(
+    table: &RangeVar,
+    mut constraint: Constraint,
+    elided: &str,
+) -> String {
+    constraint.skip_validation = true;
+    constraint.initially_valid = false;
+    let name = constraint.conname.clone();
+    let shown = qualified_name(table);
+    let add = add_constraint_sql(table, constraint)
+        .unwrap_or_else(|| format!("ALTER TABLE {shown} ADD CONSTRAINT {name} {elided} NOT VALID"));
+    format!("{add};\nALTER TABLE {shown} VALIDATE CONSTRAINT {name};")
+}
+
 pub fn add_constraint_sql(table: &RangeVar, constraint: Constraint) -> Option<String> {
     let command = AlterTableCmd {
         subtype: AlterTableType::AtAddConstraint as i32,

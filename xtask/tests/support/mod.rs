@@ -215,6 +215,67 @@ impl Fixture {
     }
 }
 
+/// A login role whose password is `right-password`, in `bomizzel_password_required`: the role
+/// ci/setup-postgres.sh makes the local server check passwords for (a server that checks
+/// everyone's needs no such role). Dropped with this value.
+pub struct PasswordRole {
+    pub name: String,
+    /// The fixture's database, as this role with the wrong password.
+    pub wrong_url: DatabaseUrl,
+    admin: DatabaseUrl,
+}
+
+impl PasswordRole {
+    pub fn create(fixture: &Fixture) -> PasswordRole {
+        let name = format!("{}_pw", fixture.db.name());
+        fixture
+            .client()
+            .batch_execute(&format!(
+                "DO $$ BEGIN
+                     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bomizzel_password_required') THEN
+                         CREATE ROLE bomizzel_password_required NOLOGIN;
+                     END IF;
+                 END $$;
+                 CREATE ROLE {name} LOGIN PASSWORD 'right-password' IN ROLE bomizzel_password_required"
+            ))
+            .unwrap();
+        let url = fixture.db.url();
+        let wrong_url = format!(
+            "postgres://{name}:wrong-password@{}:{}/{}",
+            url.host(),
+            url.port(),
+            fixture.db.name()
+        )
+        .parse()
+        .unwrap();
+        PasswordRole {
+            name,
+            wrong_url,
+            admin: url.clone(),
+        }
+    }
+
+    /// Whether the server refuses the wrong password. Where it accepts any (trust on loopback),
+    /// the caller skips, outside CI only: CI's server is set up to check.
+    pub fn server_checks_passwords(&self) -> bool {
+        if self.wrong_url.connect("bomizzel-test").is_err() {
+            return true;
+        }
+        let advice = "this server accepts any password on loopback; run `sudo bash ci/setup-postgres.sh` once";
+        assert!(std::env::var_os("CI").is_none(), "{advice}");
+        eprintln!("skipped: {advice}");
+        false
+    }
+}
+
+impl Drop for PasswordRole {
+    fn drop(&mut self) {
+        if let Ok(mut client) = self.admin.connect("bomizzel-test") {
+            let _ = client.batch_execute(&format!("DROP ROLE IF EXISTS {}", self.name));
+        }
+    }
+}
+
 pub fn run(mut command: Command) -> Run {
     let Output {
         status,

@@ -35,11 +35,7 @@ fn check(statement: &Statement, context: &Context) -> Vec<Finding> {
                 not_valid.conname = format!("{}_{}_check", added.table.relname, columns.join("_"))
                     .replace("__", "_");
             }
-            not_valid.skip_validation = true;
-            not_valid.initially_valid = false;
-            let name = not_valid.conname.clone();
-            let add = sql::add_constraint_sql(added.table, not_valid)
-                .unwrap_or_else(|| format!("ALTER TABLE {table} ADD CONSTRAINT {name} CHECK (...) NOT VALID"));
+            let safe_way = sql::not_valid_then_validate(added.table, not_valid, "CHECK (...)");
             context.finding(
                 Rule::AddCheckConstraint,
                 sql::location_or(added.constraint.location, statement),
@@ -47,9 +43,7 @@ fn check(statement: &Statement, context: &Context) -> Vec<Finding> {
                     "adding a CHECK constraint to `{table}` scans every row under an ACCESS EXCLUSIVE lock"
                 ),
                 format!(
-                    "add it NOT VALID, then validate it in a later migration (no blocking lock):\n\
-                     {add};\n\
-                     ALTER TABLE {table} VALIDATE CONSTRAINT {name};"
+                    "add it NOT VALID, then validate it in a later migration (no blocking lock):\n{safe_way}"
                 ),
             )
         })

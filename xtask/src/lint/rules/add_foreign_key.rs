@@ -39,11 +39,7 @@ fn check(statement: &Statement, context: &Context) -> Vec<Finding> {
                 // Written inline on a new column: the standalone form names the column.
                 not_valid.fk_attrs = columns.iter().map(|column| string_node(column)).collect();
             }
-            not_valid.skip_validation = true;
-            not_valid.initially_valid = false;
-            let name = not_valid.conname.clone();
-            let add = sql::add_constraint_sql(added.table, not_valid)
-                .unwrap_or_else(|| format!("ALTER TABLE {table} ADD CONSTRAINT {name} ... NOT VALID"));
+            let safe_way = sql::not_valid_then_validate(added.table, not_valid, "...");
             context.finding(
                 Rule::AddForeignKey,
                 sql::location_or(added.constraint.location, statement),
@@ -51,9 +47,7 @@ fn check(statement: &Statement, context: &Context) -> Vec<Finding> {
                     "adding a foreign key to `{table}` checks every row while blocking writes to both tables"
                 ),
                 format!(
-                    "add it NOT VALID, then validate it in a later migration (no write lock):\n\
-                     {add};\n\
-                     ALTER TABLE {table} VALIDATE CONSTRAINT {name};"
+                    "add it NOT VALID, then validate it in a later migration (no write lock):\n{safe_way}"
                 ),
             )
         })
