@@ -13,6 +13,7 @@ pub mod runner;
 pub mod schema;
 pub mod source;
 pub mod status;
+pub mod trace;
 
 pub use database::{ConnectError, DatabaseUrl, ScratchDatabase};
 pub use model::{Direction, Migration, Version};

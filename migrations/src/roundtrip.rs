@@ -238,7 +238,7 @@ fn in_one_transaction(
 
 /// The identifiers a script mentions: unquoted words folded to lower case as PostgreSQL folds
 /// them, quoted ones as written. Keywords come along; they match no object and cost nothing.
-fn mentioned_names(scripts: &[&str]) -> Vec<String> {
+pub(crate) fn mentioned_names(scripts: &[&str]) -> Vec<String> {
     let mut names = std::collections::BTreeSet::new();
     for script in scripts {
         let mut chars = script.chars().peekable();
@@ -270,7 +270,9 @@ fn mentioned_names(scripts: &[&str]) -> Vec<String> {
             }
         }
     }
-    names.into_iter().collect()
+    // PostgreSQL truncates identifiers at 63 bytes and refuses longer `name` values: a longer
+    // word (in a comment, say) names nothing.
+    names.into_iter().filter(|name| name.len() < 64).collect()
 }
 
 /// Names the event triggers saw touched that the scripts do not mention (`*`: could not tell).
@@ -332,7 +334,10 @@ fn step_by_step(
 }
 
 /// Runs a script as it is, a batched one over its whole key range.
-fn execute(client: &mut impl GenericClient, script: &Script) -> Result<(), postgres::Error> {
+pub(crate) fn execute(
+    client: &mut impl GenericClient,
+    script: &Script,
+) -> Result<(), postgres::Error> {
     match &script.directives.batched {
         Some(batched) => crate::batched::run_whole(client, script, batched).map(|_| ()),
         None => client.batch_execute(&script.sql),

@@ -118,7 +118,7 @@ pub fn run(args: &CheckMigrationsArgs) -> Result<()> {
     };
 
     steps.run("lint", || {
-        let (report, blocking) = lint::check_folder(&dir);
+        let (report, blocking) = lint::check_folder(&dir, &server);
         let lines: Vec<String> = report.lines().map(str::to_owned).collect();
         if blocking > 0 {
             anyhow::bail!(

@@ -315,6 +315,13 @@ pub struct LintArgs {
     /// Print a rule's documentation (what it catches, why, the safe way) and exit
     #[arg(long, value_name = "RULE")]
     pub explain: Option<String>,
+    /// Also run each up file, statement by statement, on a scratch database with generated rows
+    /// and judge locks, rewrites, scans and row counts by what PostgreSQL did
+    #[arg(long)]
+    pub trace: bool,
+    /// Server for the trace's scratch database [default: as for migrate, database postgres]
+    #[arg(long, value_name = "URL", requires = "trace")]
+    pub database_url: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,7 @@ mod finding;
 mod report;
 mod rule;
 mod sql;
+pub(crate) mod trace;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -17,7 +18,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use migrations::model::{parse_file_name, Direction};
 use migrations::source::{self, Problem};
-use migrations::Version;
+use migrations::trace::Settings as TraceSettings;
+use migrations::{DatabaseUrl, Version};
 
 use crate::flags::{LintArgs, LintFormat};
 use crate::project;
@@ -46,13 +48,30 @@ pub struct FileReport {
     pub version: Option<Version>,
     pub risk: Risk,
     pub findings: Vec<Finding>,
+    /// What PostgreSQL did, statement by statement, when the file was traced.
+    pub trace: Option<trace::FileTrace>,
 }
 
 pub fn run(args: &LintArgs) -> Result<()> {
     if let Some(name) = &args.explain {
         return explain(name);
     }
-    let reports = lint_paths(&targets(args)?);
+    let targets = targets(args)?;
+    let reports = if args.trace {
+        let server = crate::database::server(args.database_url.as_deref())?;
+        lint_paths(&targets, &|dir| {
+            let (reports, unavailable) = lint_folder_traced(dir, &server);
+            if let Some(trace::Unavailable(reason)) = unavailable {
+                eprintln!(
+                    "trace unavailable for {}, static verdict only: {reason}",
+                    dir.display()
+                );
+            }
+            reports
+        })
+    } else {
+        lint_paths(&targets, &lint_folder)
+    };
     match args.format {
         LintFormat::Text => anstream::print!("{}", report::text(&reports)),
         LintFormat::Json => println!("{}", report::json(&reports)?),
@@ -68,11 +87,16 @@ pub fn run(args: &LintArgs) -> Result<()> {
     Ok(())
 }
 
-/// Lints a migrations folder for `check-migrations`: the plain-text report and how many of its
-/// findings block.
-pub fn check_folder(dir: &Path) -> (String, usize) {
-    let reports = lint_folder(dir);
-    let text = anstream::adapter::strip_str(&report::text(&reports)).to_string();
+/// Lints and traces a migrations folder for `check-migrations`: the plain-text report and how
+/// many of its findings block.
+pub fn check_folder(dir: &Path, server: &DatabaseUrl) -> (String, usize) {
+    let (reports, unavailable) = lint_folder_traced(dir, server);
+    let mut text = anstream::adapter::strip_str(&report::text(&reports)).to_string();
+    if let Some(trace::Unavailable(reason)) = unavailable {
+        text.push_str(&format!(
+            "trace unavailable, static verdict only: {reason}\n"
+        ));
+    }
     (text, count_blocking(&reports))
 }
 
@@ -172,7 +196,11 @@ fn targets(args: &LintArgs) -> Result<Vec<Target>, UsageError> {
         .collect()
 }
 
-fn lint_paths(targets: &[Target]) -> Vec<FileReport> {
+/// Lints the targets, each folder through `lint_folder` (static, or static and traced).
+fn lint_paths(
+    targets: &[Target],
+    lint_folder: &dyn Fn(&Path) -> Vec<FileReport>,
+) -> Vec<FileReport> {
     let mut reports = Vec::new();
     // Each folder is linted once, however many of its files were named.
     let mut folders: BTreeMap<PathBuf, Vec<FileReport>> = BTreeMap::new();
@@ -233,7 +261,21 @@ fn same_file(a: &Path, b: &Path) -> bool {
 /// Lints a migrations folder as the engine sees it: its problems, then every SQL file in version
 /// order, each with the schema the earlier migrations built and each down file with its up file.
 fn lint_folder(dir: &Path) -> Vec<FileReport> {
+    lint_folder_for_trace(dir).reports
+}
+
+/// A linted folder, with what the trace needs to run its up files.
+struct LintedFolder {
+    reports: Vec<FileReport>,
+    /// The folder as the engine loads it.
+    set: source::MigrationSet,
+    /// Each up file the engine loads and that parses: its report's index and its statements.
+    plans: Vec<(usize, trace::Plan)>,
+}
+
+fn lint_folder_for_trace(dir: &Path) -> LintedFolder {
     let loaded = source::read_dir(dir);
+    let set = loaded.set.clone();
     let mut problems: BTreeMap<PathBuf, Vec<Problem>> = BTreeMap::new();
     for problem in loaded.problems {
         let path_problems = problems.entry(problem.path().to_path_buf()).or_default();
@@ -292,6 +334,7 @@ fn lint_folder(dir: &Path) -> Vec<FileReport> {
     });
 
     let mut catalog = Catalog::default();
+    let mut plans = Vec::new();
     // The last up file, whose effect on the schema its down file starts from.
     let mut last_up: Option<(Option<Version>, Parsed)> = None;
     // Parsed a window at a time, so parse trees of a large folder are not all in memory at once.
@@ -306,6 +349,24 @@ fn lint_folder(dir: &Path) -> Vec<FileReport> {
                     let (file_findings, changes) = lint_file(file, &parsed, &catalog, &[]);
                     catalog.merge(changes);
                     findings.extend(file_findings);
+                    let loaded = |version: &Version| {
+                        set.migrations.iter().any(|migration| {
+                            migration.version == *version && migration.up.path == file.path
+                        })
+                    };
+                    if let (Some(version), true) = (file.version, parsed.syntax_errors.is_empty()) {
+                        if loaded(&version) {
+                            let lines = context::LineIndex::new(&file.sql);
+                            let plan = trace::plan(
+                                version,
+                                &file.sql,
+                                &parsed,
+                                &file.directives,
+                                |offset| lines.position(&file.sql, offset),
+                            );
+                            plans.push((reports.len(), plan));
+                        }
+                    }
                     last_up = Some((file.version, parsed));
                 }
                 Direction::Down => {
@@ -319,7 +380,47 @@ fn lint_folder(dir: &Path) -> Vec<FileReport> {
             reports.push(file_report(file, findings));
         }
     }
-    reports
+    LintedFolder {
+        reports,
+        set,
+        plans,
+    }
+}
+
+/// Lints a folder and traces its up files on a scratch database of `server`. Without a trace
+/// (no scratch database allowed, server down or too old) the static reports come back with the
+/// reason.
+fn lint_folder_traced(
+    dir: &Path,
+    server: &DatabaseUrl,
+) -> (Vec<FileReport>, Option<trace::Unavailable>) {
+    let LintedFolder {
+        mut reports,
+        set,
+        plans,
+    } = lint_folder_for_trace(dir);
+    let only_plans: Vec<trace::Plan> = plans.iter().map(|(_, plan)| plan.clone()).collect();
+    let settings = TraceSettings {
+        rows_per_table: 2,
+        count_rows: false,
+    };
+    match trace::run(server, &set, &only_plans, &settings) {
+        Ok(traces) => {
+            for (index, plan) in &plans {
+                if let Some(script_trace) = traces.get(&plan.version) {
+                    let report = &mut reports[*index];
+                    trace::cross_check(&mut report.findings, plan, script_trace);
+                    report.trace = Some(trace::file_trace(plan, script_trace));
+                    let findings = std::mem::take(&mut report.findings);
+                    let traced = report.trace.take();
+                    *report = report_of(report.path.clone(), report.version, findings);
+                    report.trace = traced;
+                }
+            }
+            (reports, None)
+        }
+        Err(unavailable) => (reports, Some(unavailable)),
+    }
 }
 
 /// Files parsed together, in parallel, before their rules run in order.
@@ -373,10 +474,17 @@ fn lint_file(
         context.adopt(statement);
     }
     let mut findings = Vec::new();
-    for statement in &parsed.statements {
+    for (index, statement) in parsed.statements.iter().enumerate() {
         for rule in Rule::ALL {
             if let Check::Statement(check) = rule.check() {
-                findings.extend(check(statement, &context));
+                findings.extend(
+                    check(statement, &context)
+                        .into_iter()
+                        .map(|finding| Finding {
+                            statement: Some(index),
+                            ..finding
+                        }),
+                );
             }
         }
         context.advance(statement);
@@ -461,6 +569,7 @@ fn report_of(path: PathBuf, version: Option<Version>, mut findings: Vec<Finding>
     findings.sort_by_key(|finding| (finding.line, finding.column));
     let risk = findings
         .iter()
+        .filter(|finding| finding.counts())
         .map(|finding| finding.rule.class().risk())
         .max()
         .unwrap_or(Risk::Safe);
@@ -469,6 +578,7 @@ fn report_of(path: PathBuf, version: Option<Version>, mut findings: Vec<Finding>
         version,
         risk,
         findings,
+        trace: None,
     }
 }
 

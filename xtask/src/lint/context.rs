@@ -68,12 +68,12 @@ impl SourceFile {
 }
 
 /// Where byte offsets fall in lines and columns.
-struct LineIndex {
+pub(crate) struct LineIndex {
     starts: Vec<usize>,
 }
 
 impl LineIndex {
-    fn new(text: &str) -> LineIndex {
+    pub(crate) fn new(text: &str) -> LineIndex {
         let starts = std::iter::once(0)
             .chain(text.match_indices('\n').map(|(at, _)| at + 1))
             .collect();
@@ -81,7 +81,7 @@ impl LineIndex {
     }
 
     /// 1-based line and character column.
-    fn position(&self, text: &str, offset: usize) -> (usize, usize) {
+    pub(crate) fn position(&self, text: &str, offset: usize) -> (usize, usize) {
         let offset = offset.min(text.len());
         let line = self.starts.partition_point(|&start| start <= offset);
         let line_start = self.starts[line - 1];

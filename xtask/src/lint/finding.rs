@@ -32,6 +32,22 @@ pub enum Acknowledgement {
     MaintenanceWindow,
 }
 
+/// Where a finding comes from, once the trace has been compared with the rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    /// A rule saw it; the trace did not run, or cannot see this kind of danger (data loss,
+    /// compatibility).
+    Static,
+    /// A rule saw it and the trace saw PostgreSQL do it.
+    Confirmed,
+    /// Only the trace saw it: no rule knows this form.
+    Trace,
+    /// A rule expected blocking work or a large data change, and the trace saw PostgreSQL do
+    /// neither: reported as a warning, not counted in the file's risk.
+    ClearedByTrace,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
     pub rule: Rule,
@@ -44,6 +60,9 @@ pub struct Finding {
     /// The safe way to get the same result.
     pub help: String,
     pub acknowledged: Option<Acknowledgement>,
+    /// The index of the file's top-level statement it is about (`None`: about the file).
+    pub statement: Option<usize>,
+    pub source: Source,
 }
 
 impl Finding {
@@ -62,12 +81,19 @@ impl Finding {
             message,
             help,
             acknowledged: None,
+            statement: None,
+            source: Source::Static,
         }
     }
 
     /// Whether this finding fails the lint.
     pub fn is_blocking(&self) -> bool {
         self.severity == Severity::Error && self.acknowledged.is_none()
+    }
+
+    /// Whether it counts toward the file's class: the trace showed that it did not happen.
+    pub fn counts(&self) -> bool {
+        self.source != Source::ClearedByTrace
     }
 }
 

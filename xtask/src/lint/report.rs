@@ -5,8 +5,9 @@ use std::fmt::Write as _;
 use anstyle::{AnsiColor, Style};
 use serde::Serialize;
 
-use super::finding::{Acknowledgement, Finding, Severity};
+use super::finding::{Acknowledgement, Finding, Severity, Source};
 use super::rule::Risk;
+use super::trace::{FileTrace, TracedStatement};
 use super::FileReport;
 
 const LOCATION: Style = Style::new().bold();
@@ -27,9 +28,15 @@ pub fn text(reports: &[FileReport]) -> String {
                 (None, Severity::Error) => ERROR,
                 (None, Severity::Warning) => WARNING,
             };
+            let source = match finding.source {
+                Source::Static => "",
+                Source::Confirmed => " (confirmed by the trace)",
+                Source::Trace => " (trace only)",
+                Source::ClearedByTrace => " (cleared by the trace)",
+            };
             let _ = writeln!(
                 out,
-                "{LOCATION}{}:{}:{}{LOCATION:#}  {rule_style}{}{rule_style:#}  {}",
+                "{LOCATION}{}:{}:{}{LOCATION:#}  {rule_style}{}{rule_style:#}{source}  {}",
                 report.path.display(),
                 finding.line,
                 finding.column,
@@ -58,8 +65,87 @@ pub fn text(reports: &[FileReport]) -> String {
             }
         }
     }
+    for report in reports {
+        if let Some(trace) = &report.trace {
+            trace_text(&mut out, &report.path.display().to_string(), trace);
+        }
+    }
     out.push_str(&summary(reports));
     out
+}
+
+/// One line per traced statement that locked or changed something that existed before the
+/// migration: `file:line:col  trace  <lock> on <table> (blocks ...); rewrote ...; N rows; ms`.
+fn trace_text(out: &mut String, path: &str, trace: &FileTrace) {
+    for statement in &trace.statements {
+        let Some(observed) = &statement.trace else {
+            continue;
+        };
+        let did_work = !observed.rewritten.is_empty()
+            || !observed.built.is_empty()
+            || !observed.scanned.is_empty()
+            || observed.rows() > 0;
+        let new_lock = observed
+            .strongest_lock()
+            .filter(|lock| lock.new && lock.mode.blocks().reads);
+        // A brief lock that lets reads go on, taken for a catalog change, is the normal case:
+        // only the rest is worth a line.
+        if !did_work && new_lock.is_none() {
+            continue;
+        }
+        let mut parts = Vec::new();
+        if let Some(lock) = new_lock.or_else(|| observed.strongest_lock()) {
+            let since = if lock.new {
+                ""
+            } else {
+                ", held since an earlier statement"
+            };
+            parts.push(format!(
+                "{} on {} (blocks {}{since})",
+                lock.mode,
+                lock.table,
+                lock.mode.blocks().describe()
+            ));
+        } else if observed.concurrently {
+            parts.push("ran alone, CONCURRENTLY".to_owned());
+        } else if observed.ran_alone {
+            parts.push("ran outside a transaction".to_owned());
+        }
+        if !observed.rewritten.is_empty() {
+            parts.push(format!("rewrote {}", observed.rewritten.join(", ")));
+        }
+        if !observed.built.is_empty() {
+            let built: Vec<String> = observed
+                .built
+                .iter()
+                .map(|(index, table)| format!("{index} on {table}"))
+                .collect();
+            parts.push(format!("built {}", built.join(", ")));
+        }
+        if !observed.scanned.is_empty() {
+            parts.push(format!("read all of {}", observed.scanned.join(", ")));
+        }
+        if observed.rows() > 0 {
+            parts.push(format!("{} rows changed", observed.rows()));
+        }
+        parts.push(format!(
+            "{:.1} ms",
+            observed.duration.as_secs_f64() * 1000.0
+        ));
+        let _ = writeln!(
+            out,
+            "{LOCATION}{path}:{}:{}{LOCATION:#}  {HELP}trace{HELP:#}  {}",
+            statement.line,
+            statement.column,
+            parts.join("; ")
+        );
+    }
+    if let Some(failure) = &trace.failure {
+        let _ = writeln!(
+            out,
+            "{LOCATION}{path}{LOCATION:#}  {WARNING}trace{WARNING:#}  PostgreSQL refused the statement at {failure}; the statements after it were not traced"
+        );
+    }
 }
 
 fn summary(reports: &[FileReport]) -> String {
@@ -118,6 +204,103 @@ struct JsonFile<'a> {
     version: Option<i32>,
     risk: Risk,
     findings: Vec<JsonFinding<'a>>,
+    /// `null` when the file was not traced.
+    trace: Option<JsonTrace<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonTrace<'a> {
+    failure: Option<&'a str>,
+    warnings: &'a [String],
+    statements: Vec<JsonStatement<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonStatement<'a> {
+    line: usize,
+    column: usize,
+    sql: &'a str,
+    /// `false` when an earlier statement failed and this one never ran.
+    ran: bool,
+    ran_alone: bool,
+    locks: Vec<JsonLock<'a>>,
+    rewrites: Vec<&'a str>,
+    built: Vec<JsonBuilt<'a>>,
+    scans: Vec<&'a str>,
+    rows: u64,
+    ms: f64,
+}
+
+#[derive(Serialize)]
+struct JsonLock<'a> {
+    table: &'a str,
+    index: Option<&'a str>,
+    mode: &'static str,
+    blocks: Vec<&'static str>,
+    new: bool,
+}
+
+#[derive(Serialize)]
+struct JsonBuilt<'a> {
+    index: &'a str,
+    table: &'a str,
+}
+
+fn json_trace(trace: &FileTrace) -> JsonTrace<'_> {
+    JsonTrace {
+        failure: trace.failure.as_deref(),
+        warnings: &trace.warnings,
+        statements: trace.statements.iter().map(json_statement).collect(),
+    }
+}
+
+fn json_statement(statement: &TracedStatement) -> JsonStatement<'_> {
+    let observed = statement.trace.as_ref();
+    JsonStatement {
+        line: statement.line,
+        column: statement.column,
+        sql: &statement.head,
+        ran: observed.is_some(),
+        ran_alone: observed.is_some_and(|observed| observed.ran_alone),
+        locks: observed
+            .iter()
+            .flat_map(|observed| &observed.locks)
+            .map(|lock| {
+                let blocks = lock.mode.blocks();
+                JsonLock {
+                    table: &lock.table,
+                    index: lock.index.as_deref(),
+                    mode: lock.mode.as_str(),
+                    blocks: [
+                        (blocks.reads, "reads"),
+                        (blocks.writes, "writes"),
+                        (blocks.ddl, "ddl"),
+                    ]
+                    .into_iter()
+                    .filter_map(|(on, name)| on.then_some(name))
+                    .collect(),
+                    new: lock.new,
+                }
+            })
+            .collect(),
+        rewrites: observed
+            .iter()
+            .flat_map(|observed| &observed.rewritten)
+            .map(String::as_str)
+            .collect(),
+        built: observed
+            .iter()
+            .flat_map(|observed| &observed.built)
+            .map(|(index, table)| JsonBuilt { index, table })
+            .collect(),
+        scans: observed
+            .iter()
+            .flat_map(|observed| &observed.scanned)
+            .map(String::as_str)
+            .collect(),
+        rows: observed.map_or(0, |observed| observed.rows()),
+        ms: observed.map_or(0.0, |observed| observed.duration.as_secs_f64() * 1000.0),
+    }
 }
 
 #[derive(Serialize)]
@@ -129,6 +312,7 @@ struct JsonFinding<'a> {
     message: &'a str,
     help: &'a str,
     acknowledged: bool,
+    source: Source,
 }
 
 /// `{"files": [{"path", "version", "risk", "findings": [...]}]}`, the documented stable shape.
@@ -150,8 +334,10 @@ pub fn json(reports: &[FileReport]) -> serde_json::Result<String> {
                     message: &finding.message,
                     help: &finding.help,
                     acknowledged: finding.acknowledged.is_some(),
+                    source: finding.source,
                 })
                 .collect(),
+            trace: report.trace.as_ref().map(json_trace),
         })
         .collect();
     serde_json::to_string_pretty(&JsonReport { files })
@@ -217,6 +403,7 @@ mod tests {
                 version: Some(1),
                 risk: Risk::Safe,
                 findings: Vec::new(),
+                trace: None,
             },
             FileReport {
                 path: PathBuf::from("sql/V0002__b.sql"),
@@ -232,6 +419,7 @@ mod tests {
                         }),
                     ),
                 ],
+                trace: None,
             },
         ]
     }

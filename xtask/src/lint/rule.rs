@@ -77,11 +77,31 @@ pub enum Check {
     Runner,
 }
 
+/// What the trace (`lint --trace`: the migration run on PostgreSQL) can say about a rule's
+/// findings, so each finding is confirmed, cleared, or left to the rule alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TraceRole {
+    /// About blocking work: a lock that blocks writes held while a pre-existing table is
+    /// rewritten, scanned or indexed. The trace confirms it, or clears it when PostgreSQL did no
+    /// such work.
+    Lock,
+    /// About a large data change: confirmed when the statement read a whole table or changed many
+    /// rows, cleared when it changed a few rows through a unique index.
+    Rows,
+    /// The rule cannot tell what the statement does: confirmed by either kind of work, cleared
+    /// when the trace saw neither.
+    Unknown,
+    /// Data loss, compatibility, the file itself: nothing the trace can measure. Never cleared;
+    /// confirmed when the trace saw blocking work on the same statement.
+    Static,
+}
+
 /// What a rule file declares about itself.
 pub struct Spec {
     pub severity: Severity,
     pub class: Class,
     pub check: Check,
+    pub trace: TraceRole,
 }
 
 /// `drop_column` -> `drop-column`, at compile time, so every name is a `&'static str` derived
@@ -172,6 +192,10 @@ impl Rule {
         self.spec().check
     }
 
+    pub fn trace_role(self) -> TraceRole {
+        self.spec().trace
+    }
+
     /// What it catches, why it is dangerous, and the safe way: the rule file's `//!` text.
     pub fn docs(self) -> String {
         module_docs(self.source())
@@ -221,6 +245,7 @@ registry! {
     VacuumFull => vacuum_full,
     Cluster => cluster,
     LockTable => lock_table,
+    TracedBlockingWork => traced_blocking_work,
     // Multi-step: breaks the application version still running.
     RenameTable => rename_table,
     RenameColumn => rename_column,

@@ -13,6 +13,8 @@ pub struct Statement {
     pub node: NodeEnum,
     /// Byte offset of the statement's first token (after any comments before it).
     pub start: usize,
+    /// Byte offset just past the statement's last token (before its `;`).
+    pub end: usize,
 }
 
 /// A statement PostgreSQL would refuse, and where it stops making sense.
@@ -33,22 +35,34 @@ pub struct Parsed {
 pub fn parse(sql: &str) -> Parsed {
     match pg_query::parse(sql, 0) {
         Ok(result) => Parsed {
-            statements: statements(sql, result.protobuf, 0),
+            statements: statements(sql, result.protobuf, 0, sql.len()),
             syntax_errors: Vec::new(),
         },
         Err(whole_file) => parse_each_statement(sql, &whole_file),
     }
 }
 
-fn statements(sql: &str, tree: pg_query::protobuf::ParseResult, base: usize) -> Vec<Statement> {
+/// The statements of `tree`, parsed from the `piece_len` bytes of `sql` at `base`.
+fn statements(
+    sql: &str,
+    tree: pg_query::protobuf::ParseResult,
+    base: usize,
+    piece_len: usize,
+) -> Vec<Statement> {
     tree.stmts
         .into_iter()
         .filter_map(|raw| {
             let node = raw.stmt?.node?;
             let location = base + usize::try_from(raw.stmt_location).unwrap_or_default();
+            // A length of 0 means "to the end of the parsed text".
+            let end = match usize::try_from(raw.stmt_len).unwrap_or_default() {
+                0 => base + piece_len,
+                len => location + len,
+            };
             Some(Statement {
                 node,
                 start: skip_comments(sql, location),
+                end,
             })
         })
         .collect()
@@ -65,9 +79,11 @@ fn parse_each_statement(sql: &str, whole_file: &pg_query::Error) -> Parsed {
     };
     for (base, piece) in pieces {
         match pg_query::parse(piece, 0) {
-            Ok(result) => parsed
-                .statements
-                .extend(statements(sql, result.protobuf, base)),
+            Ok(result) => {
+                parsed
+                    .statements
+                    .extend(statements(sql, result.protobuf, base, piece.len()))
+            }
             Err(error) => parsed.syntax_errors.push(SyntaxError {
                 offset: base + error_offset(piece, &message(&error)),
                 message: message(&error),

@@ -21,13 +21,14 @@ use pg_query::NodeEnum;
 use crate::lint::catalog::ColumnType;
 use crate::lint::context::Context;
 use crate::lint::finding::{ExpandContract, Finding, Severity};
-use crate::lint::rule::{Check, Class, Rule, Spec};
+use crate::lint::rule::{Check, Class, Rule, Spec, TraceRole};
 use crate::lint::sql::{self, Statement};
 
 pub(crate) const SPEC: Spec = Spec {
     severity: Severity::Error,
     class: Class::MultiStep,
     check: Check::Statement(check),
+    trace: TraceRole::Static,
 };
 
 fn check(statement: &Statement, context: &Context) -> Vec<Finding> {

@@ -12,13 +12,14 @@ use pg_query::NodeEnum;
 
 use crate::lint::context::Context;
 use crate::lint::finding::{Finding, Severity};
-use crate::lint::rule::{Check, Class, Rule, Spec};
+use crate::lint::rule::{Check, Class, Rule, Spec, TraceRole};
 use crate::lint::sql::{self, Statement};
 
 pub(crate) const SPEC: Spec = Spec {
     severity: Severity::Error,
     class: Class::Risky,
     check: Check::Statement(check),
+    trace: TraceRole::Lock,
 };
 
 fn check(statement: &Statement, context: &Context) -> Vec<Finding> {

@@ -10,12 +10,13 @@
 use migrations::source::Problem;
 
 use crate::lint::finding::{Finding, Severity};
-use crate::lint::rule::{Check, Class, Rule, Spec};
+use crate::lint::rule::{Check, Class, Rule, Spec, TraceRole};
 
 pub(crate) const SPEC: Spec = Spec {
     severity: Severity::Error,
     class: Class::Broken,
     check: Check::Problem(check),
+    trace: TraceRole::Static,
 };
 
 fn check(problem: &Problem) -> Option<Finding> {

@@ -8,12 +8,13 @@
 
 use crate::lint::context::Context;
 use crate::lint::finding::{Finding, Severity};
-use crate::lint::rule::{Check, Class, Rule, Spec};
+use crate::lint::rule::{Check, Class, Rule, Spec, TraceRole};
 
 pub(crate) const SPEC: Spec = Spec {
     severity: Severity::Error,
     class: Class::Hygiene,
     check: Check::File(check),
+    trace: TraceRole::Static,
 };
 
 fn check(context: &Context) -> Vec<Finding> {

@@ -12,7 +12,7 @@
 
 use crate::lint::context::Context;
 use crate::lint::finding::{Finding, Severity};
-use crate::lint::rule::{Check, Class, Rule, Spec};
+use crate::lint::rule::{Check, Class, Rule, Spec, TraceRole};
 use crate::lint::sql::Statement;
 use pg_query::NodeEnum;
 
@@ -20,6 +20,7 @@ pub(crate) const SPEC: Spec = Spec {
     severity: Severity::Error,
     class: Class::Broken,
     check: Check::Statement(check),
+    trace: TraceRole::Static,
 };
 
 fn check(statement: &Statement, context: &Context) -> Vec<Finding> {

@@ -7,12 +7,13 @@
 //! acknowledging, so it is a warning and never fails the lint.
 
 use crate::lint::finding::Severity;
-use crate::lint::rule::{Check, Class, Spec};
+use crate::lint::rule::{Check, Class, Spec, TraceRole};
 
 pub(crate) const SPEC: Spec = Spec {
     severity: Severity::Warning,
     class: Class::Broken,
     check: Check::Runner,
+    trace: TraceRole::Static,
 };
 
 #[cfg(test)]
