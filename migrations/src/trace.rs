@@ -26,7 +26,7 @@ use postgres::{Client, GenericClient};
 
 use crate::model::Script;
 use crate::roundtrip::{execute, mentioned_names};
-use crate::schema::data::{fill_tables, ROWS_PER_TABLE};
+use crate::schema::data::{fill_tables_with, ROWS_PER_TABLE};
 
 /// The oldest server whose catalogs and counters the trace reads as it expects (fast defaults and
 /// the statistics functions it calls).
@@ -338,22 +338,31 @@ fn trace_script(
     let mut trace = ScriptTrace::default();
     let names = mentioned_names(&[&script.sql]);
     let mut fill = client.transaction()?;
-    for _ in 0..settings.rows_per_table.div_ceil(ROWS_PER_TABLE).max(1) {
-        for warning in fill_tables(&mut fill, &names) {
-            if !trace.warnings.contains(&warning) {
-                trace.warnings.push(warning);
-            }
-        }
-    }
+    trace.warnings = fill_tables_with(
+        &mut fill,
+        &names,
+        settings.rows_per_table.max(ROWS_PER_TABLE),
+    );
     fill.commit()?;
     if script.directives.batched.is_some() {
         apply(client, script)?;
         return Ok(trace);
     }
+    let relations = Relations::read(client)?;
+    // Counted before the migration starts: a count between statements would read the tables
+    // inside the traced transaction and show up as the next statement's scan.
+    let table_rows = if settings.count_rows {
+        // Rows just written cost their first reader hint bits and WAL that a production table's
+        // old rows do not: frozen, they cost what they would there.
+        client.batch_execute("VACUUM (FREEZE)")?;
+        relations.count_rows(client)?
+    } else {
+        BTreeMap::new()
+    };
     let tracer = Tracer {
-        relations: Relations::read(client)?,
+        relations,
         observe,
-        count_rows: settings.count_rows,
+        table_rows,
     };
     let outcome = if script.directives.no_transaction {
         tracer.each_alone(client, script, statements, &mut trace)
@@ -375,7 +384,8 @@ fn trace_script(
 struct Tracer<'a> {
     relations: Relations,
     observe: &'a postgres::Statement,
-    count_rows: bool,
+    /// Rows per pre-existing table before the migration, when counted.
+    table_rows: BTreeMap<String, u64>,
 }
 
 impl Tracer<'_> {
@@ -402,7 +412,7 @@ impl Tracer<'_> {
             let after = self.relations.observe(client, self.observe)?;
             trace
                 .statements
-                .push(self.compare(client, &before, &after, duration, false)?);
+                .push(self.compare(&before, &after, duration, false)?);
             before = after;
         }
         client.batch_execute("COMMIT")
@@ -437,7 +447,7 @@ impl Tracer<'_> {
                 (before, started.elapsed())
             };
             let after = self.relations.observe(client, self.observe)?;
-            let mut statement_trace = self.compare(client, &before, &after, duration, ran_alone)?;
+            let mut statement_trace = self.compare(&before, &after, duration, ran_alone)?;
             statement_trace.concurrently = ran_alone && statement.concurrently;
             trace.statements.push(statement_trace);
             if !ran_alone {
@@ -449,7 +459,6 @@ impl Tracer<'_> {
 
     fn compare(
         &self,
-        client: &mut Client,
         before: &Observation,
         after: &Observation,
         duration: Duration,
@@ -458,15 +467,10 @@ impl Tracer<'_> {
         let (mut trace, touched) = self.relations.compare(before, after);
         trace.duration = duration;
         trace.ran_alone = ran_alone;
-        if self.count_rows {
-            for oid in touched {
-                let table = self.relations.name(oid);
-                let rows: i64 = client
-                    .query_one(&format!("SELECT count(*) FROM {table}"), &[])?
-                    .get(0);
-                trace
-                    .table_rows
-                    .insert(table.to_owned(), u64::try_from(rows).unwrap_or(0));
+        for oid in touched {
+            let table = self.relations.name(oid);
+            if let Some(rows) = self.table_rows.get(table) {
+                trace.table_rows.insert(table.to_owned(), *rows);
             }
         }
         Ok(trace)
@@ -553,6 +557,36 @@ impl Relations {
         }
         let oids = by_oid.keys().copied().collect();
         Ok(Relations { by_oid, oids })
+    }
+
+    /// Every pre-existing table's rows, in one round trip.
+    fn count_rows(&self, client: &mut Client) -> Result<BTreeMap<String, u64>, postgres::Error> {
+        let tables: Vec<&str> = self
+            .by_oid
+            .values()
+            .filter(|relation| relation.is_table)
+            .map(|relation| relation.name.as_str())
+            .collect();
+        if tables.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let counts: Vec<String> = tables
+            .iter()
+            .enumerate()
+            .map(|(index, table)| format!("SELECT {index}, count(*) FROM {table}"))
+            .collect();
+        let mut rows = BTreeMap::new();
+        for row in client.query(&counts.join(" UNION ALL "), &[])? {
+            let index: i32 = row.get(0);
+            let count: i64 = row.get(1);
+            if let Some(table) = usize::try_from(index)
+                .ok()
+                .and_then(|index| tables.get(index))
+            {
+                rows.insert((*table).to_owned(), u64::try_from(count).unwrap_or(0));
+            }
+        }
+        Ok(rows)
     }
 
     fn observe(

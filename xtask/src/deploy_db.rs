@@ -23,6 +23,7 @@ use xshell::Shell;
 use crate::backup::{self, Verify};
 use crate::flags::{BackupFormat, DeployDbArgs};
 use crate::journal::{Entry, Journal, Reporter};
+use crate::lint::Risk;
 use crate::pg_tools::{self, ServerVersion};
 use crate::verify::{self, Expectations};
 use crate::{database, health, lint, project};
@@ -158,7 +159,7 @@ pub fn run(args: &DeployDbArgs) -> Result<()> {
             error: None,
         },
         journal: &mut journal,
-        risks: BTreeMap::new(),
+        verdicts: BTreeMap::new(),
     };
     let result = deploy.execute();
     let dry_run = matches!(result, Ok(Done::DryRun));
@@ -210,8 +211,8 @@ struct Deploy<'a> {
     set: &'a MigrationSet,
     report: Report,
     journal: &'a mut Journal,
-    /// The linter's class of each pending migration.
-    risks: BTreeMap<Version, String>,
+    /// The linter's verdict on each pending migration, traced when the server allowed it.
+    verdicts: BTreeMap<Version, lint::PendingVerdict>,
 }
 
 impl<'a> Deploy<'a> {
@@ -494,24 +495,39 @@ impl<'a> Deploy<'a> {
 
         let mut failures = Vec::new();
         if !pending.is_empty() {
-            let classes = lint::classify_folder(&set.dir);
+            let versions: Vec<Version> =
+                pending.iter().map(|migration| migration.version).collect();
+            let (verdicts, unavailable) = lint::judge_pending(&set.dir, &versions, self.url);
             let mut details = Vec::new();
+            if let Some(reason) = unavailable {
+                details.push(format!("trace unavailable, static verdict only: {reason}"));
+            }
             let mut needs_window = Vec::new();
+            let mut estimates = Vec::new();
             for migration in &pending {
-                let (class, findings) = classes
-                    .get(&migration.version)
-                    .cloned()
-                    .unwrap_or_else(|| ("unknown".to_owned(), Vec::new()));
-                let mut line = format!("{}: {class}", migration.label());
-                if !findings.is_empty() {
-                    line.push_str(&format!(" ({})", findings.join("; ")));
+                let Some(verdict) = verdicts.get(&migration.version) else {
+                    needs_window.push(format!("{} could not be linted", migration.label()));
+                    continue;
+                };
+                let mut line = format!("{}: {}", migration.label(), verdict.risk);
+                if !verdict.findings.is_empty() {
+                    line.push_str(&format!(" ({})", verdict.findings.join("; ")));
                 }
                 details.push(line);
-                if class != "safe" {
-                    needs_window.push(format!("{} is {class}", migration.label()));
+                if verdict.risk != Risk::Safe {
+                    needs_window.push(format!("{} is {}", migration.label(), verdict.risk));
                 }
-                self.risks.insert(migration.version, class);
+                if let Some(trace) = &verdict.trace {
+                    estimates.extend(
+                        lock_lines(client, trace, true)
+                            .context("reading table sizes on the target")?
+                            .into_iter()
+                            .map(|line| format!("{} {line}", migration.label())),
+                    );
+                }
             }
+            details.extend(estimates);
+            self.verdicts = verdicts;
             let passed = needs_window.is_empty() || self.args.maintenance_window;
             if !passed {
                 failures.push(format!(
@@ -588,6 +604,15 @@ impl<'a> Deploy<'a> {
             );
             for line in migration.up.sql.lines() {
                 println!("    | {line}");
+            }
+            if let Some(trace) = self
+                .verdicts
+                .get(&migration.version)
+                .and_then(|verdict| verdict.trace.as_ref())
+            {
+                for line in lock_lines(client, trace, false).context("reading table sizes")? {
+                    println!("  {line}");
+                }
             }
         }
         let row = client
@@ -732,10 +757,9 @@ impl<'a> Deploy<'a> {
     }
 
     fn risk_of(&self, version: Version) -> String {
-        self.risks
+        self.verdicts
             .get(&version)
-            .cloned()
-            .unwrap_or_else(|| "unknown".to_owned())
+            .map_or_else(|| "unknown".to_owned(), |verdict| verdict.risk.to_string())
     }
 
     /// Records a check in the report and the migration log, and prints it.
@@ -796,6 +820,78 @@ impl Observer for Recorder<'_> {
 }
 
 /// Whether SQL holds anything but comments and blanks.
+/// Per traced statement that locks a pre-existing table: its lock, what the lock blocks, the work
+/// done under it, the table's size on the target and, for blocking work, the expected lock
+/// duration (the trace's time per generated row times the target's row estimate). With
+/// `blocking_only`, just the statements whose lock blocks writes while they work.
+fn lock_lines(
+    client: &mut Client,
+    trace: &lint::trace::FileTrace,
+    blocking_only: bool,
+) -> Result<Vec<String>, postgres::Error> {
+    let mut lines = Vec::new();
+    for statement in &trace.statements {
+        let Some(observed) = &statement.trace else {
+            continue;
+        };
+        let blocking = observed.blocking_work();
+        if blocking_only && blocking.is_empty() {
+            continue;
+        }
+        let Some(lock) = blocking
+            .first()
+            .and_then(|work| work.mode.map(|mode| (work.table.clone(), mode)))
+            .or_else(|| {
+                observed
+                    .strongest_lock()
+                    .map(|lock| (lock.table.clone(), lock.mode))
+            })
+        else {
+            continue;
+        };
+        let (table, mode) = lock;
+        let work = blocking
+            .iter()
+            .find(|work| work.table == table)
+            .map_or_else(|| "catalog only".to_owned(), |work| work.work.join(" and "));
+        let row = client.query_one(
+            "SELECT c.reltuples::int8, pg_total_relation_size(c.oid)
+             FROM (SELECT to_regclass($1) AS oid) r LEFT JOIN pg_class c ON c.oid = r.oid",
+            &[&table],
+        )?;
+        let (target_rows, size): (Option<i64>, Option<i64>) = (row.get(0), row.get(1));
+        let mut line = format!(
+            "line {} `{}`: {mode} on {table} (blocks {}), {work}",
+            statement.line,
+            statement.head,
+            mode.blocks().describe()
+        );
+        match (target_rows, size) {
+            (Some(rows), Some(size)) => {
+                // A table never analysed says -1: its size is all there is to go on.
+                let rows = u64::try_from(rows).ok();
+                line.push_str(&format!(
+                    "; on the target: {} rows, {}",
+                    rows.map_or_else(|| "unknown".to_owned(), |rows| rows.to_string()),
+                    pg_tools::human_size(u64::try_from(size).unwrap_or_default())
+                ));
+                let traced_rows = observed.table_rows.get(&table).copied().unwrap_or(0);
+                if let (false, Some(rows), true) = (blocking.is_empty(), rows, traced_rows > 0) {
+                    let per_row = observed.duration.as_secs_f64() / traced_rows as f64;
+                    line.push_str(&format!(
+                        "; expected lock about {} (trace: {:.1} ms for {traced_rows} rows)",
+                        pg_tools::seconds(Duration::from_secs_f64(per_row * rows as f64)),
+                        observed.duration.as_secs_f64() * 1000.0
+                    ));
+                }
+            }
+            _ => line.push_str("; not on the target yet (an earlier pending migration creates it)"),
+        }
+        lines.push(line);
+    }
+    Ok(lines)
+}
+
 fn has_statements(sql: &str) -> bool {
     sql.lines().any(|line| {
         let line = line.trim();

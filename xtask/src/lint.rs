@@ -26,7 +26,8 @@ use crate::project;
 use catalog::{Catalog, Changes};
 use context::{Context, SourceFile};
 use finding::{Acknowledgement, Finding};
-use rule::{Check, Class, Risk, Rule};
+pub use rule::Risk;
+use rule::{Check, Class, Rule};
 use sql::{Parsed, Statement};
 
 /// The command was called wrongly (an unknown rule, a path that does not exist): exit code 2.
@@ -60,7 +61,8 @@ pub fn run(args: &LintArgs) -> Result<()> {
     let reports = if args.trace {
         let server = crate::database::server(args.database_url.as_deref())?;
         lint_paths(&targets, &|dir| {
-            let (reports, unavailable) = lint_folder_traced(dir, &server);
+            let (reports, unavailable) =
+                lint_folder_traced(dir, &server, &TraceSettings::default(), |_| true);
             if let Some(trace::Unavailable(reason)) = unavailable {
                 eprintln!(
                     "trace unavailable for {}, static verdict only: {reason}",
@@ -90,7 +92,8 @@ pub fn run(args: &LintArgs) -> Result<()> {
 /// Lints and traces a migrations folder for `check-migrations`: the plain-text report and how
 /// many of its findings block.
 pub fn check_folder(dir: &Path, server: &DatabaseUrl) -> (String, usize) {
-    let (reports, unavailable) = lint_folder_traced(dir, server);
+    let (reports, unavailable) =
+        lint_folder_traced(dir, server, &TraceSettings::default(), |_| true);
     let mut text = anstream::adapter::strip_str(&report::text(&reports)).to_string();
     if let Some(trace::Unavailable(reason)) = unavailable {
         text.push_str(&format!(
@@ -100,16 +103,36 @@ pub fn check_folder(dir: &Path, server: &DatabaseUrl) -> (String, usize) {
     (text, count_blocking(&reports))
 }
 
-/// Each up file's class (`safe`, `risky`, `multi-step`) and its findings as
-/// `rule[ (acknowledged)] at line N`, keyed by version: what `deploy-db` decides on.
-pub fn classify_folder(dir: &Path) -> BTreeMap<Version, (String, Vec<String>)> {
-    lint_folder(dir)
+/// `deploy-db`'s view of one pending migration: its class, its findings as
+/// `rule[ (acknowledged)] at line N`, and what the trace saw it do.
+pub struct PendingVerdict {
+    pub risk: Risk,
+    pub findings: Vec<String>,
+    pub trace: Option<trace::FileTrace>,
+}
+
+/// Lints the folder and traces the `pending` migrations on a scratch database of `server`,
+/// after applying the ones before them, with enough generated rows per table for the trace's
+/// time per row to mean something. The reason comes back when no trace could be made.
+pub fn judge_pending(
+    dir: &Path,
+    pending: &[Version],
+    server: &DatabaseUrl,
+) -> (BTreeMap<Version, PendingVerdict>, Option<String>) {
+    let settings = TraceSettings {
+        rows_per_table: ESTIMATE_ROWS_PER_TABLE,
+        count_rows: true,
+    };
+    let (reports, unavailable) =
+        lint_folder_traced(dir, server, &settings, |version| pending.contains(&version));
+    let verdicts = reports
         .into_iter()
         .filter(|report| !report.path.to_string_lossy().ends_with(".down.sql"))
         .filter_map(|report| {
             let findings = report
                 .findings
                 .iter()
+                .filter(|finding| finding.counts())
                 .map(|finding| {
                     let acknowledged = if finding.acknowledged.is_some() {
                         " (acknowledged)"
@@ -123,12 +146,26 @@ pub fn classify_folder(dir: &Path) -> BTreeMap<Version, (String, Vec<String>)> {
                     )
                 })
                 .collect();
-            report
-                .version
-                .map(|version| (version, (report.risk.as_str().to_owned(), findings)))
+            let version = report.version.filter(|version| pending.contains(version))?;
+            Some((
+                version,
+                PendingVerdict {
+                    risk: report.risk,
+                    findings,
+                    trace: report.trace,
+                },
+            ))
         })
-        .collect()
+        .collect();
+    (
+        verdicts,
+        unavailable.map(|trace::Unavailable(reason)| reason),
+    )
 }
+
+/// Rows per table for a deploy's trace: enough that a rewrite's time is mostly per-row work, few
+/// enough that generating them takes a second or two.
+const ESTIMATE_ROWS_PER_TABLE: usize = 500;
 
 fn count_blocking(reports: &[FileReport]) -> usize {
     reports
@@ -393,18 +430,17 @@ fn lint_folder_for_trace(dir: &Path) -> LintedFolder {
 fn lint_folder_traced(
     dir: &Path,
     server: &DatabaseUrl,
+    settings: &TraceSettings,
+    traced: impl Fn(Version) -> bool,
 ) -> (Vec<FileReport>, Option<trace::Unavailable>) {
     let LintedFolder {
         mut reports,
         set,
-        plans,
+        mut plans,
     } = lint_folder_for_trace(dir);
+    plans.retain(|(_, plan)| traced(plan.version));
     let only_plans: Vec<trace::Plan> = plans.iter().map(|(_, plan)| plan.clone()).collect();
-    let settings = TraceSettings {
-        rows_per_table: 2,
-        count_rows: false,
-    };
-    match trace::run(server, &set, &only_plans, &settings) {
+    match trace::run(server, &set, &only_plans, settings) {
         Ok(traces) => {
             for (index, plan) in &plans {
                 if let Some(script_trace) = traces.get(&plan.version) {

@@ -29,6 +29,15 @@ struct Column {
 /// with generated rows. Returns a warning for each table it could not fill; never fails the
 /// caller's transaction.
 pub fn fill_tables(client: &mut impl GenericClient, names: &[String]) -> Vec<String> {
+    fill_tables_with(client, names, ROWS_PER_TABLE)
+}
+
+/// [`fill_tables`] with `rows` rows per table (and per parent a child needs).
+pub fn fill_tables_with(
+    client: &mut impl GenericClient,
+    names: &[String],
+    rows: usize,
+) -> Vec<String> {
     let tables = match columns(client, names, None) {
         Ok(tables) => tables,
         Err(error) => {
@@ -41,7 +50,7 @@ pub fn fill_tables(client: &mut impl GenericClient, names: &[String]) -> Vec<Str
     tables
         .iter()
         .filter_map(|(table, columns)| {
-            fill(client, table, columns, 0)
+            fill(client, table, columns, rows, 0)
                 .err()
                 .map(|message| format!("could not generate rows for {table}: {message}"))
         })
@@ -52,6 +61,7 @@ fn fill(
     client: &mut impl GenericClient,
     table: &str,
     columns: &[Column],
+    count: usize,
     depth: usize,
 ) -> Result<(), String> {
     for column in columns.iter().filter(|column| column.needs_value) {
@@ -65,13 +75,13 @@ fn fill(
                     return Err(format!("its parent {parent} is too deep to generate"));
                 }
                 let parents = columns_of_one(client, parent)?;
-                fill(client, parent, &parents, depth + 1)?;
+                fill(client, parent, &parents, count, depth + 1)?;
             }
         }
     }
     // Numbered across the whole process: rows a no-transaction round-trip leaves behind never
     // collide with the next ones on a unique column.
-    let rows: Vec<usize> = (0..ROWS_PER_TABLE)
+    let rows: Vec<usize> = (0..count)
         .map(|_| NEXT_ROW.fetch_add(1, Ordering::Relaxed))
         .collect();
     // All rows in one round trip when the plain values pass; row by row, reading the CHECK
