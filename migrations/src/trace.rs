@@ -26,7 +26,7 @@ use postgres::{Client, GenericClient};
 
 use crate::model::Script;
 use crate::roundtrip::{execute, mentioned_names};
-use crate::schema::data::{fill_tables_with, ROWS_PER_TABLE};
+use crate::schema::data::{fill_tables_with, Values, ROWS_PER_TABLE};
 
 /// The oldest server whose catalogs and counters the trace reads as it expects (fast defaults and
 /// the statistics functions it calls).
@@ -342,6 +342,7 @@ fn trace_script(
         &mut fill,
         &names,
         settings.rows_per_table.max(ROWS_PER_TABLE),
+        Values::Every,
     );
     fill.commit()?;
     if script.directives.batched.is_some() {

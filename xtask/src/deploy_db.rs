@@ -517,6 +517,16 @@ impl<'a> Deploy<'a> {
                 if verdict.risk != Risk::Safe {
                     needs_window.push(format!("{} is {}", migration.label(), verdict.risk));
                 }
+                if let Some(failure) = verdict
+                    .trace
+                    .as_ref()
+                    .and_then(|trace| trace.failure.as_ref())
+                {
+                    details.push(format!(
+                        "{}: the trace stopped where PostgreSQL refused the statement at {failure}",
+                        migration.label()
+                    ));
+                }
                 if let Some(trace) = &verdict.trace {
                     estimates.extend(
                         lock_lines(client, trace, true)

@@ -29,7 +29,18 @@ struct Column {
 /// with generated rows. Returns a warning for each table it could not fill; never fails the
 /// caller's transaction.
 pub fn fill_tables(client: &mut impl GenericClient, names: &[String]) -> Vec<String> {
-    fill_tables_with(client, names, ROWS_PER_TABLE)
+    fill_tables_with(client, names, ROWS_PER_TABLE, Values::Required)
+}
+
+/// Which columns get a generated value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Values {
+    /// Only those that must have one (NOT NULL without a default): the rows a rollback that
+    /// forgets a NULL meets.
+    Required,
+    /// Every column without a default: the rows a migration that tightens a column meets after
+    /// its backfill.
+    Every,
 }
 
 /// [`fill_tables`] with `rows` rows per table (and per parent a child needs).
@@ -37,8 +48,9 @@ pub fn fill_tables_with(
     client: &mut impl GenericClient,
     names: &[String],
     rows: usize,
+    values: Values,
 ) -> Vec<String> {
-    let tables = match columns(client, names, None) {
+    let tables = match columns(client, names, None, values) {
         Ok(tables) => tables,
         Err(error) => {
             return vec![format!(
@@ -50,7 +62,7 @@ pub fn fill_tables_with(
     tables
         .iter()
         .filter_map(|(table, columns)| {
-            fill(client, table, columns, rows, 0)
+            fill(client, table, columns, (rows, values), 0)
                 .err()
                 .map(|message| format!("could not generate rows for {table}: {message}"))
         })
@@ -61,7 +73,7 @@ fn fill(
     client: &mut impl GenericClient,
     table: &str,
     columns: &[Column],
-    count: usize,
+    (count, values): (usize, Values),
     depth: usize,
 ) -> Result<(), String> {
     for column in columns.iter().filter(|column| column.needs_value) {
@@ -74,8 +86,8 @@ fn fill(
                 if depth >= MAX_PARENT_DEPTH {
                     return Err(format!("its parent {parent} is too deep to generate"));
                 }
-                let parents = columns_of_one(client, parent)?;
-                fill(client, parent, &parents, count, depth + 1)?;
+                let parents = columns_of_one(client, parent, values)?;
+                fill(client, parent, &parents, (count, values), depth + 1)?;
             }
         }
     }
@@ -95,8 +107,12 @@ fn fill(
     Ok(())
 }
 
-fn columns_of_one(client: &mut impl GenericClient, table: &str) -> Result<Vec<Column>, String> {
-    columns(client, &[], Some(table))
+fn columns_of_one(
+    client: &mut impl GenericClient,
+    table: &str,
+    values: Values,
+) -> Result<Vec<Column>, String> {
+    columns(client, &[], Some(table), values)
         .map_err(|error| message(&error))
         .map(|mut tables| tables.remove(table).unwrap_or_default())
 }
@@ -107,10 +123,11 @@ fn columns(
     client: &mut impl GenericClient,
     names: &[String],
     table: Option<&str>,
+    values: Values,
 ) -> Result<BTreeMap<String, Vec<Column>>, postgres::Error> {
     let rows = client.query(
         "SELECT c.oid::regclass::text, a.attname::text, format_type(a.atttypid, a.atttypmod), a.atttypid,
-                a.attnotnull AND ad.adbin IS NULL AND a.attidentity = '' AND a.attgenerated = '',
+                (a.attnotnull OR $3) AND ad.adbin IS NULL AND a.attidentity = '' AND a.attgenerated = '',
                 fk.confrelid::regclass::text, parent.attname::text
          FROM pg_class c
          JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -124,7 +141,7 @@ fn columns(
          WHERE c.relkind IN ('r', 'p')
            AND ((c.relname = ANY ($1) AND pg_table_is_visible(c.oid)) OR c.oid = to_regclass($2))
          ORDER BY 1, a.attnum",
-        &[&names, &table],
+        &[&names, &table, &(values == Values::Every)],
     )?;
     let mut tables: BTreeMap<String, Vec<Column>> = BTreeMap::new();
     for row in rows {
