@@ -9,6 +9,7 @@ mod lint;
 mod migrate;
 mod online;
 mod roundtrip;
+mod trace;
 mod writer;
 
 use std::path::Path;
@@ -24,7 +25,16 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             rounds,
             database_url,
         } => migrate::run(*count, *rounds, database_url.as_deref()),
-        Bench::Lint { statements, rounds } => lint::run(*statements, *rounds),
+        Bench::Lint {
+            rounds,
+            trace: true,
+            count,
+            database_url,
+            ..
+        } => trace::run(*count, *rounds, database_url.as_deref()),
+        Bench::Lint {
+            statements, rounds, ..
+        } => lint::run(*statements, *rounds),
         Bench::Api {
             seconds,
             clients,

@@ -377,6 +377,16 @@ pub enum Bench {
         /// Rounds of each; the medians are compared
         #[arg(long, default_value_t = 3)]
         rounds: usize,
+        /// Instead: `lint --trace` over generated migrations against the round-trip of the same
+        /// folder
+        #[arg(long)]
+        trace: bool,
+        /// Migrations to generate for `--trace`
+        #[arg(long, default_value_t = 200, requires = "trace")]
+        count: usize,
+        /// Server for `--trace`'s scratch databases [default: as for migrate, database postgres]
+        #[arg(long, value_name = "URL", requires = "trace")]
+        database_url: Option<String>,
     },
     /// A data backfill by our batched runner, by one UPDATE and by an OFFSET loop, each beside a
     /// writer process: rows/s, the ratio to one UPDATE, the writers' p99 and longest stall.
