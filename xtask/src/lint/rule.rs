@@ -221,6 +221,8 @@ registry! {
     VacuumFull => vacuum_full,
     Cluster => cluster,
     LockTable => lock_table,
+    AlterTableForm => alter_table_form,
+    UnclassifiedStatement => unclassified_statement,
     // Multi-step: breaks the application version still running.
     RenameTable => rename_table,
     RenameColumn => rename_column,
