@@ -138,7 +138,7 @@ CREATE RULE fixture_rule AS ON DELETE TO fixture DO ALSO NOTHING;
 CREATE TABLE child (id int PRIMARY KEY, parent_id int CONSTRAINT child_parent_fkey REFERENCES parent);
 CREATE TABLE counters (n int NOT NULL);
 CREATE UNLOGGED TABLE scratch (id int);
-CREATE TABLE orphan (id int, note text);
+CREATE TABLE orphan (id int NOT NULL, note text);
 CREATE TABLE heir (note text) INHERITS (parent);
 CREATE TYPE fixture_row AS (id int, note text);
 CREATE TABLE untyped (id int, note text);
@@ -349,7 +349,7 @@ fn describe(subtype: AlterTableType) -> Option<AlterTableForm> {
             AccessExclusive,
             Conditional(&[Rule::ChangeColumnType]),
             &["9.2: binary-coercible changes (varchar(n) to text or a longer varchar) no longer rewrite"],
-            Runs("ALTER TABLE fixture ALTER COLUMN a TYPE bigint"),
+            Runs("ALTER TABLE fixture ALTER COLUMN p TYPE bigint"),
         ),
         T::AtAlterColumnGenericOptions => form(
             "ALTER COLUMN ... OPTIONS",
