@@ -788,6 +788,32 @@ mod tests {
         }
     }
 
+    /// Each runnable example on a fresh fixture, in a transaction rolled back after it.
+    #[test]
+    fn examples_run_on_postgresql_against_the_fixture() {
+        let server: migrations::DatabaseUrl = std::env::var("BOMIZZEL_TEST_SERVER")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+            .parse()
+            .expect("BOMIZZEL_TEST_SERVER is a database URL");
+        let scratch = migrations::ScratchDatabase::create(&server, "bomizzel_forms")
+            .expect("PostgreSQL runs on the test server");
+        let mut client = scratch.url().connect("bomizzel-forms-test").unwrap();
+        client.batch_execute(FIXTURE).expect("the fixture runs");
+        let mut ran = 0;
+        for form in alter_table_forms() {
+            let Example::Runs(example) = form.example else {
+                continue;
+            };
+            let outcome = client.batch_execute(&format!("BEGIN; {example}; ROLLBACK;"));
+            if let Err(error) = outcome {
+                client.batch_execute("ROLLBACK").unwrap();
+                panic!("{example}: {error:?}");
+            }
+            ran += 1;
+        }
+        assert_eq!(ran, 54);
+    }
+
     #[test]
     fn forms_the_rule_reports_say_the_safe_way() {
         for form in alter_table_forms() {
