@@ -18,6 +18,10 @@ use super::rule::Rule;
 
 /// A table lock mode an `ALTER TABLE` form takes, weakest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[allow(
+    clippy::enum_variant_names,
+    reason = "PostgreSQL's own names for its lock modes"
+)]
 pub enum Lock {
     /// Blocks other schema changes and VACUUM; reads and writes go on.
     ShareUpdateExclusive,
