@@ -6,6 +6,7 @@
 mod catalog;
 mod context;
 mod finding;
+mod forms;
 mod report;
 mod rule;
 mod sql;
@@ -195,6 +196,9 @@ fn explain(name: &str) -> Result<()> {
         rule.severity(),
         rule.docs()
     );
+    if rule == Rule::AlterTableForm {
+        println!("\n{}", forms::describe_alter_table_forms());
+    }
     Ok(())
 }
 

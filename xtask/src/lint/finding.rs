@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::rule::Rule;
+use super::rule::{Rule, TraceRole};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -63,6 +63,8 @@ pub struct Finding {
     /// The index of the file's top-level statement it is about (`None`: about the file).
     pub statement: Option<usize>,
     pub source: Source,
+    /// What the trace can say about this finding, when it differs from its rule's.
+    pub trace_role: Option<TraceRole>,
 }
 
 impl Finding {
@@ -83,7 +85,13 @@ impl Finding {
             acknowledged: None,
             statement: None,
             source: Source::Static,
+            trace_role: None,
         }
+    }
+
+    /// What the trace can say about it: its own role, else its rule's.
+    pub fn trace_role(&self) -> TraceRole {
+        self.trace_role.unwrap_or_else(|| self.rule.trace_role())
     }
 
     /// Whether this finding fails the lint.

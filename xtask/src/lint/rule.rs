@@ -245,6 +245,8 @@ registry! {
     VacuumFull => vacuum_full,
     Cluster => cluster,
     LockTable => lock_table,
+    AlterTableForm => alter_table_form,
+    UnclassifiedStatement => unclassified_statement,
     TracedBlockingWork => traced_blocking_work,
     // Multi-step: breaks the application version still running.
     RenameTable => rename_table,

@@ -210,7 +210,8 @@ pub fn cross_check(findings: &mut Vec<Finding>, plan: &Plan, trace: &ScriptTrace
             .iter_mut()
             .filter(|finding| finding.statement == Some(index))
         {
-            let confirmed = match finding.rule.trace_role() {
+            let role = finding.trace_role();
+            let confirmed = match role {
                 TraceRole::Lock => Some(!blocking.is_empty()),
                 TraceRole::Rows => Some(!large.is_empty()),
                 TraceRole::Unknown => Some(!blocking.is_empty() || !large.is_empty()),
@@ -222,7 +223,6 @@ pub fn cross_check(findings: &mut Vec<Finding>, plan: &Plan, trace: &ScriptTrace
             match confirmed {
                 Some(true) => {
                     finding.source = Source::Confirmed;
-                    let role = finding.rule.trace_role();
                     lock_seen |= matches!(
                         role,
                         TraceRole::Lock | TraceRole::Static | TraceRole::Unknown

@@ -1,19 +1,22 @@
-//! `unbatched-data-migration`: an `UPDATE` or `DELETE` of a whole existing table (no `WHERE`,
-//! or a `WHERE` that only tests for NULL, as in `WHERE new_column IS NULL`), or an
-//! `INSERT ... SELECT` copying a whole existing table; also inside `WITH` queries.
+//! `unbatched-data-migration`: an `UPDATE`, `DELETE`, `MERGE` or `INSERT ... SELECT` on a table
+//! that existed before this migration, with or without `WHERE`, also inside `WITH` queries,
+//! outside a batched migration (`-- xtask: batched TABLE KEY`). `INSERT ... VALUES` of constants
+//! is not reported.
 //!
 //! Why it matters: the engine runs a migration in one transaction, so every touched row stays
 //! locked until it commits: the running application's writes to those rows wait, the table
-//! bloats with dead rows, and replicas fall behind. On a large table that is minutes of blocked
-//! writes.
+//! bloats with dead rows, and replicas fall behind. A `WHERE` does not say how many rows match
+//! (`WHERE status = 'open'` may be most of the table), so the linter cannot tell a one-row fix
+//! from minutes of blocked writes.
 //!
-//! Safe way: migrate in batches of a few thousand rows by key range, each committed on its own:
-//! a `-- xtask: no-transaction` migration whose DO block loops and COMMITs after each batch, or a
-//! backfill job outside the migrations. A targeted fix (`WHERE id = 42`, `WHERE status = 'x'`) is
-//! not reported.
+//! Safe way: a batched migration: `-- xtask: batched TABLE KEY` and one statement that changes
+//! the rows whose key is in `($1, $2]`; the engine commits each batch on its own. A targeted fix
+//! that touches a few rows through a unique index is cleared by `cargo xtask lint --trace`, which
+//! sees how many rows it touched and how; otherwise acknowledge it with
+//! `-- xtask: allow unbatched-data-migration -- touches one row`.
 
-use pg_query::protobuf::{RangeVar, SelectStmt, WithClause};
-use pg_query::{Node, NodeEnum, NodeRef};
+use pg_query::protobuf::{RangeVar, WithClause};
+use pg_query::{Node, NodeEnum};
 
 use crate::lint::context::Context;
 use crate::lint::finding::{Finding, Severity};
@@ -28,69 +31,64 @@ pub(crate) const SPEC: Spec = Spec {
 };
 
 fn check(statement: &Statement, context: &Context) -> Vec<Finding> {
-    whole_table_changes(&statement.node, context)
+    if context.file.directives.batched.is_some() {
+        return Vec::new();
+    }
+    data_changes(&statement.node)
         .into_iter()
-        .map(|(verb, table)| finding(statement, context, verb, &table))
+        .filter(|(_, table)| !context.is_new_table(table))
+        .map(|(verb, table)| finding(statement, context, verb, &sql::qualified_name(table)))
         .collect()
 }
 
-/// The whole-table changes a statement makes, including those in its `WITH` queries.
-fn whole_table_changes(node: &NodeEnum, context: &Context) -> Vec<(&'static str, String)> {
+/// The tables a statement changes rows of, including in its `WITH` queries.
+fn data_changes(node: &NodeEnum) -> Vec<(&'static str, &RangeVar)> {
     let (change, with) = match node {
         NodeEnum::UpdateStmt(update) => (
-            filtered_change(
-                "UPDATE",
-                update.relation.as_ref(),
-                update.where_clause.as_deref(),
-                context,
-            ),
+            update.relation.as_ref().map(|table| ("UPDATE", table)),
             &update.with_clause,
         ),
         NodeEnum::DeleteStmt(delete) => (
-            filtered_change(
-                "DELETE",
-                delete.relation.as_ref(),
-                delete.where_clause.as_deref(),
-                context,
-            ),
+            delete.relation.as_ref().map(|table| ("DELETE", table)),
             &delete.with_clause,
         ),
-        NodeEnum::InsertStmt(insert) => {
-            let copied = match insert.select_stmt.as_deref() {
-                Some(Node {
-                    node: Some(NodeEnum::SelectStmt(select)),
-                }) => copied_table(select, insert.with_clause.as_ref(), context),
-                _ => None,
-            };
-            (
-                copied.map(|table| ("INSERT ... SELECT", table)),
-                &insert.with_clause,
-            )
-        }
+        NodeEnum::MergeStmt(merge) => (
+            merge.relation.as_ref().map(|table| ("MERGE", table)),
+            &merge.with_clause,
+        ),
+        NodeEnum::InsertStmt(insert) => (
+            insert
+                .relation
+                .as_ref()
+                .filter(|_| !inserts_values(insert.select_stmt.as_deref()))
+                .map(|table| ("INSERT ... SELECT", table)),
+            &insert.with_clause,
+        ),
         NodeEnum::SelectStmt(select) => (None, &select.with_clause),
         _ => return Vec::new(),
     };
-    let queries = with
-        .iter()
+    change
+        .into_iter()
+        .chain(queries(with).flat_map(data_changes))
+        .collect()
+}
+
+fn queries(with: &Option<WithClause>) -> impl Iterator<Item = &NodeEnum> {
+    with.iter()
         .flat_map(|with| &with.ctes)
         .filter_map(|cte| match &cte.node {
             Some(NodeEnum::CommonTableExpr(cte)) => cte.ctequery.as_deref()?.node.as_ref(),
             _ => None,
-        });
-    change
-        .into_iter()
-        .chain(queries.flat_map(|query| whole_table_changes(query, context)))
-        .collect()
+        })
 }
 
-fn filtered_change(
-    verb: &'static str,
-    table: Option<&RangeVar>,
-    filter: Option<&Node>,
-    context: &Context,
-) -> Option<(&'static str, String)> {
-    let table = table.filter(|table| !context.is_new_table(table))?;
-    selects_every_row(filter).then(|| (verb, sql::qualified_name(table)))
+/// `VALUES (...)` (or `DEFAULT VALUES`): rows written out in the migration, not read from a table.
+fn inserts_values(source: Option<&Node>) -> bool {
+    match source.and_then(|node| node.node.as_ref()) {
+        None => true,
+        Some(NodeEnum::SelectStmt(select)) => !select.values_lists.is_empty(),
+        Some(_) => false,
+    }
 }
 
 fn finding(statement: &Statement, context: &Context, verb: &str, table: &str) -> Finding {
@@ -98,60 +96,16 @@ fn finding(statement: &Statement, context: &Context, verb: &str, table: &str) ->
         Rule::UnbatchedDataMigration,
         statement.start,
         format!(
-            "{verb} over every row of `{table}` in one transaction: each row stays locked until the migration commits"
+            "{verb} on `{table}` in one transaction: every row it touches stays locked until the migration commits, and nothing bounds how many that is"
         ),
         format!(
-            "migrate in batches by key range, each committed on its own, e.g. in a \
-             `-- xtask: no-transaction` migration:\n\
-             DO $$ DECLARE start bigint := 0; BEGIN\n  \
-             WHILE start <= (SELECT max(id) FROM {table}) LOOP\n    \
-             {verb} ... WHERE id >= start AND id < start + 5000;\n    \
-             COMMIT; start := start + 5000;\n  \
-             END LOOP;\nEND $$;"
+            "make it a batched migration, committed a key range at a time:\n\
+             -- xtask: batched {table} id\n\
+             {verb} ... WHERE id > $1 AND id <= $2;\n\
+             a fix of a few rows through a unique index is cleared by `cargo xtask lint --trace`, \
+             or acknowledged with `-- xtask: allow unbatched-data-migration -- touches one row`"
         ),
     )
-}
-
-/// No filter, or one that only tests for NULL: on a backfill that is every row still to do.
-fn selects_every_row(filter: Option<&Node>) -> bool {
-    let Some(filter) = filter.and_then(|node| node.node.as_ref()) else {
-        return true;
-    };
-    filter.nodes().into_iter().all(|(node, ..)| {
-        matches!(
-            node,
-            NodeRef::BoolExpr(_)
-                | NodeRef::NullTest(_)
-                | NodeRef::BooleanTest(_)
-                | NodeRef::ColumnRef(_)
-        )
-    })
-}
-
-/// The existing table an `INSERT ... SELECT` copies whole: no WHERE, no LIMIT.
-fn copied_table(
-    select: &SelectStmt,
-    with: Option<&WithClause>,
-    context: &Context,
-) -> Option<String> {
-    if select.where_clause.is_some() || select.limit_count.is_some() {
-        return None;
-    }
-    let is_query_name = |name: &str| {
-        [with, select.with_clause.as_ref()]
-            .into_iter()
-            .flatten()
-            .flat_map(|with| &with.ctes)
-            .any(|cte| matches!(&cte.node, Some(NodeEnum::CommonTableExpr(cte)) if cte.ctename == name))
-    };
-    select.from_clause.iter().find_map(|item| match &item.node {
-        Some(NodeEnum::RangeVar(table))
-            if !context.is_new_table(table) && !is_query_name(&table.relname) =>
-        {
-            Some(sql::qualified_name(table))
-        }
-        _ => None,
-    })
 }
 
 #[cfg(test)]
@@ -160,34 +114,38 @@ mod tests {
     use crate::lint::rule::Rule;
 
     #[test]
-    fn fires_on_whole_table_changes() {
+    fn fires_on_data_changes_with_or_without_where() {
         let sql = "UPDATE tickets SET priority = 2;\n\
                    UPDATE tickets SET subject = title WHERE subject IS NULL;\n\
                    DELETE FROM comments;\n\
                    INSERT INTO archive SELECT * FROM tickets;\n\
-                   WITH moved AS (DELETE FROM sessions RETURNING *) INSERT INTO old SELECT * FROM moved;\n";
+                   WITH moved AS (DELETE FROM sessions RETURNING *) INSERT INTO old SELECT * FROM moved;\n\
+                   UPDATE tickets SET subject = title WHERE id >= 0 AND id < 5000;\n\
+                   DELETE FROM users WHERE email = 'test@example.com';\n\
+                   MERGE INTO tickets t USING incoming i ON t.id = i.id WHEN MATCHED THEN UPDATE SET title = i.title;\n";
         let findings = check(Rule::UnbatchedDataMigration, sql);
         assert_eq!(
             positions(&findings),
-            [(1, 1), (2, 1), (3, 1), (4, 1), (5, 1)]
+            [(1, 1), (2, 1), (3, 1), (4, 1), (5, 1), (5, 1), (6, 1), (7, 1), (8, 1)]
         );
-        assert!(findings[3].message.contains("`tickets`"));
+        assert!(findings[3].message.contains("`archive`"));
         assert!(
-            findings[4]
-                .message
-                .contains("DELETE over every row of `sessions`"),
+            findings[5].message.starts_with("DELETE on `sessions`"),
             "{}",
-            findings[4].message
+            findings[5].message
         );
+        assert!(findings[8].message.starts_with("MERGE on `tickets`"));
     }
 
     #[test]
-    fn quiet_on_batches_targeted_fixes_seeds_and_new_tables() {
-        let sql = "UPDATE tickets SET subject = title WHERE id >= 0 AND id < 5000;\n\
-                   DELETE FROM users WHERE email = 'test@example.com';\n\
-                   INSERT INTO queues (name) VALUES ('billing');\n\
-                   INSERT INTO archive SELECT * FROM tickets WHERE id < 5000;\n\
-                   CREATE TABLE a (id int);\nUPDATE a SET id = 1;\n";
+    fn quiet_on_constant_rows_new_tables_and_batched_migrations() {
+        let sql = "INSERT INTO queues (name) VALUES ('billing');\n\
+                   INSERT INTO queues DEFAULT VALUES;\n\
+                   CREATE TABLE a (id int);\nUPDATE a SET id = 1;\n\
+                   INSERT INTO a SELECT id FROM tickets;\n";
         assert!(check(Rule::UnbatchedDataMigration, sql).is_empty());
+        let batched = "-- xtask: batched tickets id\n\
+                       UPDATE tickets SET subject = title WHERE id > $1 AND id <= $2;\n";
+        assert!(check(Rule::UnbatchedDataMigration, batched).is_empty());
     }
 }
