@@ -7,6 +7,7 @@ mod catalog;
 mod context;
 mod finding;
 mod forms;
+mod plpgsql;
 mod report;
 mod rule;
 mod sql;
@@ -515,19 +516,14 @@ fn lint_file(
     }
     let mut findings = Vec::new();
     for (index, statement) in parsed.statements.iter().enumerate() {
-        for rule in Rule::ALL {
-            if let Check::Statement(check) = rule.check() {
-                findings.extend(
-                    check(statement, &context)
-                        .into_iter()
-                        .map(|finding| Finding {
-                            statement: Some(index),
-                            ..finding
-                        }),
-                );
-            }
-        }
-        context.advance(statement);
+        findings.extend(
+            check_statement(statement, &mut context, Rule::ALL)
+                .into_iter()
+                .map(|finding| Finding {
+                    statement: Some(index),
+                    ..finding
+                }),
+        );
     }
     for rule in Rule::ALL {
         if let Check::File(check) = rule.check() {
@@ -536,6 +532,50 @@ fn lint_file(
     }
     acknowledge(&mut findings, &context);
     (findings, context.into_changes())
+}
+
+/// Checks a top-level statement with the statement rules in `rules`, then what it runs (a DO
+/// block's body, the bodies of this file's functions it calls), each statement recorded in
+/// `context` once checked so the next one sees what it did. Every finding returned is the top-level
+/// statement's doing.
+fn check_statement(statement: &Statement, context: &mut Context, rules: &[Rule]) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    check_running(statement, context, rules, &mut Vec::new(), &mut findings);
+    // A function called twice by one statement, or calling itself, is reported once.
+    let mut unique: Vec<Finding> = Vec::with_capacity(findings.len());
+    for finding in findings {
+        if !unique.contains(&finding) {
+            unique.push(finding);
+        }
+    }
+    unique
+}
+
+/// `running` holds the bodies being run (by their start), so a recursive call ends the descent.
+fn check_running(
+    statement: &Statement,
+    context: &mut Context,
+    rules: &[Rule],
+    running: &mut Vec<usize>,
+    findings: &mut Vec<Finding>,
+) {
+    for rule in rules {
+        if let Check::Statement(check) = rule.check() {
+            findings.extend(check(statement, context));
+        }
+    }
+    context.advance(statement);
+    let parsed = context.parsed;
+    for body in plpgsql::run_by(parsed, statement) {
+        if running.contains(&body.start) {
+            continue;
+        }
+        running.push(body.start);
+        for embedded in &body.statements {
+            check_running(embedded, context, rules, running, findings);
+        }
+        running.pop();
+    }
 }
 
 /// Marks the findings the file's directives acknowledge, and reports directives that

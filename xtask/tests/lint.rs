@@ -267,6 +267,43 @@ fn unparsable_sql_is_a_syntax_error_at_its_line() {
 }
 
 #[test]
+fn do_blocks_and_called_functions_are_linted_at_their_lines() {
+    let dir = folder(
+        "-- xtask: allow dynamic-sql -- drops a scratch table only\n\
+         CREATE FUNCTION shrink() RETURNS void LANGUAGE plpgsql AS $$\nBEGIN\n  \
+         ALTER TABLE tickets DROP COLUMN legacy;\n  EXECUTE format('DROP TABLE %I', 'scratch');\nEND $$;\n\
+         DO $$\nBEGIN\n  ALTER TABLE tickets ALTER COLUMN title TYPE varchar(100);\nEND $$;\n\
+         SELECT shrink();\n",
+        "SELECT 1;\n",
+    );
+    let (output, json) = lint_json(dir.path());
+    assert_eq!(output.status.code(), Some(1));
+    let change = file(&json, "V0002__change.sql");
+    assert_eq!(change["risk"], "multi-step");
+    let findings: Vec<(String, u64, bool)> = change["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|finding| {
+            (
+                finding["rule"].as_str().unwrap().to_owned(),
+                finding["line"].as_u64().unwrap(),
+                finding["acknowledged"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        findings,
+        [
+            ("drop-column".to_owned(), 8, false),
+            ("dynamic-sql".to_owned(), 9, true),
+            ("change-column-type".to_owned(), 13, false),
+        ],
+        "{change:#}"
+    );
+}
+
+#[test]
 fn engine_rules_report_the_folder_problems() {
     let dir = folder("SELECT 1;\n", "SELECT 1;\n");
     write(dir.path(), "V0003__add-x.sql", "SELECT 1;\n");

@@ -4,7 +4,6 @@
 //! round-trip, so tracing every migration in `check-migrations` costs about what the round-trip
 //! already does.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};

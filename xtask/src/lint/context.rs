@@ -303,10 +303,11 @@ pub mod test_support {
         }
         let mut findings = Vec::new();
         for statement in &parsed.statements {
-            if let Check::Statement(check) = rule.check() {
-                findings.extend(check(statement, &context));
-            }
-            context.advance(statement);
+            findings.extend(crate::lint::check_statement(
+                statement,
+                &mut context,
+                &[rule],
+            ));
         }
         if let Check::File(check) = rule.check() {
             findings.extend(check(&context));

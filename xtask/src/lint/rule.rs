@@ -222,6 +222,7 @@ registry! {
     TransactionControl => transaction_control,
     ConcurrentlyNeedsNoTransaction => concurrently_needs_no_transaction,
     NoTransactionSingleStatement => no_transaction_single_statement,
+    DynamicSql => dynamic_sql,
     // The strategy's house rules.
     MissingDocumentation => missing_documentation,
     EmptyDown => empty_down,

@@ -7,6 +7,8 @@ use pg_query::protobuf::{
 };
 use pg_query::{Node, NodeEnum};
 
+use super::plpgsql::{self, Body};
+
 /// One statement of a file, with where it is.
 #[derive(Debug, Clone)]
 pub struct Statement {
@@ -28,18 +30,29 @@ pub struct SyntaxError {
 pub struct Parsed {
     pub statements: Vec<Statement>,
     pub syntax_errors: Vec<SyntaxError>,
+    /// What the file's DO blocks and functions run (see `plpgsql.rs`).
+    pub bodies: Vec<Body>,
 }
 
 /// Parses a whole file. When it does not parse, each statement is parsed on its own, so the good
 /// ones are still linted and each bad one is reported where it goes wrong.
 pub fn parse(sql: &str) -> Parsed {
-    match pg_query::parse(sql, 0) {
+    let mut parsed = match pg_query::parse(sql, 0) {
         Ok(result) => Parsed {
             statements: statements(sql, result.protobuf, 0, sql.len()),
-            syntax_errors: Vec::new(),
+            ..Parsed::default()
         },
         Err(whole_file) => parse_each_statement(sql, &whole_file),
-    }
+    };
+    let (bodies, errors) = plpgsql::bodies(sql, &parsed.statements);
+    parsed.bodies = bodies;
+    parsed.syntax_errors.extend(errors);
+    parsed
+}
+
+/// The statements of SQL that parses, or PostgreSQL's error.
+pub fn parse_statements(sql: &str) -> Result<Vec<Statement>, pg_query::Error> {
+    pg_query::parse(sql, 0).map(|result| statements(sql, result.protobuf, 0, sql.len()))
 }
 
 /// The statements of `tree`, parsed from the `piece_len` bytes of `sql` at `base`.
@@ -128,7 +141,7 @@ fn keep_gap<'a>(sql: &'a str, gap: std::ops::Range<usize>, pieces: &mut Vec<(usi
     }
 }
 
-fn message(error: &pg_query::Error) -> String {
+pub fn message(error: &pg_query::Error) -> String {
     match error {
         pg_query::Error::Parse(message)
         | pg_query::Error::Split(message)
