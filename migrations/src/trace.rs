@@ -511,11 +511,11 @@ struct Observation {
 
 const RELATIONS: &str = "
     SELECT c.oid::int8, format('%I.%I', n.nspname, c.relname), i.indrelid::int8,
-           c.relkind IN ('r', 'p', 'm'), coalesce(i.indisunique, false)
+           c.relkind IN ('r', 'p', 'm', 'f'), coalesce(i.indisunique, false)
     FROM pg_class c
     JOIN pg_namespace n ON n.oid = c.relnamespace
     LEFT JOIN pg_index i ON i.indexrelid = c.oid
-    WHERE c.relkind IN ('r', 'p', 'm', 'i', 'I')
+    WHERE c.relkind IN ('r', 'p', 'm', 'f', 'i', 'I')
       AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'bomizzel_roundtrip')
       AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'";
 

@@ -149,7 +149,7 @@ CREATE TABLE untyped (id int, note text);
 CREATE TABLE typed OF fixture_row;
 CREATE TABLE measurements (id int, at date) PARTITION BY RANGE (at);
 CREATE TABLE measurements_2026 PARTITION OF measurements FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
-CREATE TABLE measurements_2027 (id int, at date);
+CREATE TABLE measurements_2027 (id int, at date DEFAULT '2027-06-01');
 CREATE FOREIGN DATA WRAPPER fixture_wrapper;
 CREATE SERVER fixture_server FOREIGN DATA WRAPPER fixture_wrapper;
 CREATE FOREIGN TABLE remote (id int) SERVER fixture_server;
