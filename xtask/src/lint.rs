@@ -3,6 +3,7 @@
 //! file in `lint/rules/`, registered in `lint/rule.rs`; this file collects files, runs the rules
 //! with what each file needs to know, applies acknowledgements and decides the exit code.
 
+mod application;
 mod catalog;
 mod context;
 mod finding;
@@ -21,6 +22,7 @@ use migrations::Version;
 
 use crate::flags::{LintArgs, LintFormat};
 use crate::project;
+use application::Application;
 use catalog::{Catalog, Changes};
 use context::{Context, SourceFile};
 use finding::{Acknowledgement, Finding};
@@ -231,8 +233,10 @@ fn same_file(a: &Path, b: &Path) -> bool {
 }
 
 /// Lints a migrations folder as the engine sees it: its problems, then every SQL file in version
-/// order, each with the schema the earlier migrations built and each down file with its up file.
+/// order, each with the schema the earlier migrations built, each down file with its up file, and
+/// all with the queries of the application the folder belongs to.
 fn lint_folder(dir: &Path) -> Vec<FileReport> {
+    let application = Application::find(dir);
     let loaded = source::read_dir(dir);
     let mut problems: BTreeMap<PathBuf, Vec<Problem>> = BTreeMap::new();
     for problem in loaded.problems {
@@ -303,7 +307,8 @@ fn lint_folder(dir: &Path) -> Vec<FileReport> {
                 .unwrap_or_default();
             match file.direction {
                 Direction::Up => {
-                    let (file_findings, changes) = lint_file(file, &parsed, &catalog, &[]);
+                    let (file_findings, changes) =
+                        lint_file(file, &parsed, &catalog, application.as_ref(), &[]);
                     catalog.merge(changes);
                     findings.extend(file_findings);
                     last_up = Some((file.version, parsed));
@@ -313,7 +318,9 @@ fn lint_folder(dir: &Path) -> Vec<FileReport> {
                         Some((version, up)) if *version == file.version => up.statements.as_slice(),
                         _ => &[],
                     };
-                    findings.extend(lint_file(file, &parsed, &catalog, up).0);
+                    findings.extend(
+                        lint_file(file, &parsed, &catalog, application.as_ref(), up).0,
+                    );
                 }
             }
             reports.push(file_report(file, findings));
@@ -353,9 +360,9 @@ fn parse_all(files: &[SourceFile]) -> Vec<Parsed> {
     })
 }
 
-/// Lints one file on its own: no folder, no earlier migrations.
+/// Lints one file on its own: no folder, no earlier migrations, no application.
 pub(crate) fn lint_standalone(file: &SourceFile) -> Vec<Finding> {
-    lint_file(file, &sql::parse(&file.sql), &Catalog::default(), &[]).0
+    lint_file(file, &sql::parse(&file.sql), &Catalog::default(), None, &[]).0
 }
 
 /// Runs every rule over one file, starting from the schema in `catalog`. For a down file, `up`
@@ -366,9 +373,10 @@ fn lint_file(
     file: &SourceFile,
     parsed: &Parsed,
     catalog: &Catalog,
+    application: Option<&Application>,
     up: &[Statement],
 ) -> (Vec<Finding>, Changes) {
-    let mut context = Context::new(file, parsed, catalog);
+    let mut context = Context::new(file, parsed, catalog, application);
     for statement in up {
         context.adopt(statement);
     }
