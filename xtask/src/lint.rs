@@ -318,9 +318,7 @@ fn lint_folder(dir: &Path) -> Vec<FileReport> {
                         Some((version, up)) if *version == file.version => up.statements.as_slice(),
                         _ => &[],
                     };
-                    findings.extend(
-                        lint_file(file, &parsed, &catalog, application.as_ref(), up).0,
-                    );
+                    findings.extend(lint_file(file, &parsed, &catalog, application.as_ref(), up).0);
                 }
             }
             reports.push(file_report(file, findings));

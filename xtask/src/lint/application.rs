@@ -68,7 +68,10 @@ impl Application {
         let mut files: Vec<_> = std::fs::read_dir(&dir)
             .ok()?
             .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-            .filter(|path| path.extension().is_some_and(|extension| extension == "json"))
+            .filter(|path| {
+                path.extension()
+                    .is_some_and(|extension| extension == "json")
+            })
             .collect();
         files.sort();
         // A file sqlx cannot have written is skipped: the backend would not compile with it, and
@@ -330,13 +333,18 @@ pub mod test_support {
 
     /// An application running `queries`, named `.sqlx/query-<index>.json`.
     pub fn application(queries: &[&str]) -> Application {
-        Application::of(queries.iter().enumerate().map(|(index, sql)| RecordedQuery {
-            query: (*sql).to_owned(),
-            describe: Describe {
-                columns: Vec::new(),
-            },
-            file: format!(".sqlx/query-{index}.json"),
-        }))
+        Application::of(
+            queries
+                .iter()
+                .enumerate()
+                .map(|(index, sql)| RecordedQuery {
+                    query: (*sql).to_owned(),
+                    describe: Describe {
+                        columns: Vec::new(),
+                    },
+                    file: format!(".sqlx/query-{index}.json"),
+                }),
+        )
     }
 }
 
@@ -358,16 +366,25 @@ mod tests {
             "SELECT t.id, title, user_id FROM tickets t\n JOIN queue_agents qa ON qa.queue_id = t.queue_id",
         ]);
         let query = &app.queries()[0];
-        assert_eq!(query.first_line, "SELECT t.id, title, user_id FROM tickets t ...");
+        assert_eq!(
+            query.first_line,
+            "SELECT t.id, title, user_id FROM tickets t ..."
+        );
         assert_eq!(query.relation("tickets"), Some(Access::Reads));
         assert_eq!(query.column("tickets", "title", known), Some(Access::Reads));
-        assert_eq!(query.column("queue_agents", "queue_id", known), Some(Access::Reads));
+        assert_eq!(
+            query.column("queue_agents", "queue_id", known),
+            Some(Access::Reads)
+        );
         // The catalog places `user_id` on queue_agents only; `title` is not queue_agents'.
         assert_eq!(query.column("tickets", "user_id", known), None);
         assert_eq!(query.column("queue_agents", "title", known), None);
         // Unknown to the catalog: every table of the query may have it.
         let unknown = |_: &str, _: &str| false;
-        assert_eq!(query.column("queue_agents", "title", unknown), Some(Access::Reads));
+        assert_eq!(
+            query.column("queue_agents", "title", unknown),
+            Some(Access::Reads)
+        );
         assert_eq!(query.column("users", "title", unknown), None);
     }
 
@@ -382,15 +399,24 @@ mod tests {
             panic!("three queries")
         };
         assert_eq!(insert.relation("tickets"), Some(Access::Writes));
-        assert_eq!(insert.column("tickets", "title", known), Some(Access::Writes));
+        assert_eq!(
+            insert.column("tickets", "title", known),
+            Some(Access::Writes)
+        );
         assert_eq!(insert.column("tickets", "id", known), Some(Access::Reads));
         assert!(insert.calls("lower"));
         assert!(insert.inserts_without("tickets", "status"));
         assert!(!insert.inserts_without("tickets", "title"));
         assert_eq!(update.relation("recent"), None);
         assert_eq!(update.relation("comments"), Some(Access::Reads));
-        assert_eq!(update.column("comments", "body", known), Some(Access::Reads));
-        assert_eq!(update.column("tickets", "status", known), Some(Access::Writes));
+        assert_eq!(
+            update.column("comments", "body", known),
+            Some(Access::Reads)
+        );
+        assert_eq!(
+            update.column("tickets", "status", known),
+            Some(Access::Writes)
+        );
         assert!(!bare.inserts_without("users", "email"));
         assert_eq!(bare.column("users", "email", known), Some(Access::Writes));
     }
