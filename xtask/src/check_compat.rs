@@ -10,31 +10,11 @@ use migrations::history;
 use migrations::runner::{Event, Runner};
 use migrations::{Direction, Migration, MigrationSet, ScratchDatabase};
 use postgres::Client;
-use serde::Deserialize;
 use xshell::{cmd, Shell};
 
 use crate::flags::CheckCompatArgs;
+use crate::sqlx_data::RecordedQuery;
 use crate::{database, project};
-
-/// A query as sqlx's offline data records it.
-#[derive(Debug, Deserialize)]
-struct RecordedQuery {
-    query: String,
-    describe: Describe,
-    #[serde(skip)]
-    file: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct Describe {
-    columns: Vec<RecordedColumn>,
-}
-
-#[derive(Debug, Deserialize)]
-struct RecordedColumn {
-    name: String,
-    type_info: serde_json::Value,
-}
 
 pub fn run(args: &CheckCompatArgs) -> Result<()> {
     let set = database::load(args.server.dir.as_deref())?;
@@ -107,10 +87,7 @@ fn recorded_queries(repo: &Path, git_ref: &str) -> Result<Vec<RecordedQuery>> {
             .quiet()
             .read()
             .with_context(|| format!("cannot read {spec}"))?;
-        let mut query: RecordedQuery = serde_json::from_str(&text)
-            .with_context(|| format!("{spec} is not sqlx query data"))?;
-        query.file = spec;
-        queries.push(query);
+        queries.push(RecordedQuery::parse(&text, spec)?);
     }
     Ok(queries)
 }

@@ -3,6 +3,7 @@
 //! file in `lint/rules/`, registered in `lint/rule.rs`; this file collects files, runs the rules
 //! with what each file needs to know, applies acknowledgements and decides the exit code.
 
+mod application;
 mod catalog;
 mod context;
 mod finding;
@@ -25,6 +26,7 @@ use migrations::{DatabaseUrl, Version};
 
 use crate::flags::{LintArgs, LintFormat};
 use crate::project;
+use application::Application;
 use catalog::{Catalog, Changes};
 use context::{Context, SourceFile};
 use finding::{Acknowledgement, Finding};
@@ -301,7 +303,8 @@ fn same_file(a: &Path, b: &Path) -> bool {
 }
 
 /// Lints a migrations folder as the engine sees it: its problems, then every SQL file in version
-/// order, each with the schema the earlier migrations built and each down file with its up file.
+/// order, each with the schema the earlier migrations built, each down file with its up file, and
+/// all with the queries of the application the folder belongs to.
 fn lint_folder(dir: &Path) -> Vec<FileReport> {
     lint_folder_for_trace(dir).reports
 }
@@ -316,6 +319,7 @@ struct LintedFolder {
 }
 
 fn lint_folder_for_trace(dir: &Path) -> LintedFolder {
+    let application = Application::find(dir);
     let loaded = source::read_dir(dir);
     let set = loaded.set.clone();
     let mut problems: BTreeMap<PathBuf, Vec<Problem>> = BTreeMap::new();
@@ -388,7 +392,8 @@ fn lint_folder_for_trace(dir: &Path) -> LintedFolder {
                 .unwrap_or_default();
             match file.direction {
                 Direction::Up => {
-                    let (file_findings, changes) = lint_file(file, &parsed, &catalog, &[]);
+                    let (file_findings, changes) =
+                        lint_file(file, &parsed, &catalog, application.as_ref(), &[]);
                     catalog.merge(changes);
                     findings.extend(file_findings);
                     let loaded = |version: &Version| {
@@ -416,7 +421,7 @@ fn lint_folder_for_trace(dir: &Path) -> LintedFolder {
                         Some((version, up)) if *version == file.version => up.statements.as_slice(),
                         _ => &[],
                     };
-                    findings.extend(lint_file(file, &parsed, &catalog, up).0);
+                    findings.extend(lint_file(file, &parsed, &catalog, application.as_ref(), up).0);
                 }
             }
             reports.push(file_report(file, findings));
@@ -495,9 +500,9 @@ fn parse_all(files: &[SourceFile]) -> Vec<Parsed> {
     })
 }
 
-/// Lints one file on its own: no folder, no earlier migrations.
+/// Lints one file on its own: no folder, no earlier migrations, no application.
 pub(crate) fn lint_standalone(file: &SourceFile) -> Vec<Finding> {
-    lint_file(file, &sql::parse(&file.sql), &Catalog::default(), &[]).0
+    lint_file(file, &sql::parse(&file.sql), &Catalog::default(), None, &[]).0
 }
 
 /// Runs every rule over one file, starting from the schema in `catalog`. For a down file, `up`
@@ -508,9 +513,10 @@ fn lint_file(
     file: &SourceFile,
     parsed: &Parsed,
     catalog: &Catalog,
+    application: Option<&Application>,
     up: &[Statement],
 ) -> (Vec<Finding>, Changes) {
-    let mut context = Context::new(file, parsed, catalog);
+    let mut context = Context::new(file, parsed, catalog, application);
     for statement in up {
         context.adopt(statement);
     }

@@ -22,6 +22,7 @@ mod project;
 mod restore;
 mod rollback;
 mod schema;
+mod sqlx_data;
 mod status;
 mod test_rollback_roundtrip;
 mod verify;

@@ -407,3 +407,61 @@ fn explain_prints_a_rules_documentation() {
     );
     assert!(text.contains("Safe way:"), "{text}");
 }
+
+/// Copies every file of `from` into `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
+    }
+}
+
+#[test]
+fn a_change_that_breaks_a_backend_query_is_multi_step_and_names_the_query() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = tempfile::tempdir().unwrap();
+    let migrations = dir.path().join("sql");
+    copy_dir(&root.join("migrations/sql"), &migrations);
+    copy_dir(&root.join(".sqlx"), &dir.path().join(".sqlx"));
+    write(
+        &migrations,
+        "V0100__rename_ticket_title.sql",
+        &format!("{DOCUMENTED}ALTER TABLE tickets RENAME COLUMN title TO subject;\n"),
+    );
+    write(
+        &migrations,
+        "V0100__rename_ticket_title.down.sql",
+        "ALTER TABLE tickets RENAME COLUMN subject TO title;\n",
+    );
+    let (output, json) = lint_json(&migrations);
+    assert_eq!(output.status.code(), Some(1), "{json:#}");
+    let up = file(&json, "V0100__rename_ticket_title.sql");
+    assert_eq!(up["risk"], "multi-step");
+    let finding = up["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|finding| finding["rule"] == "breaks-backend-query")
+        .unwrap_or_else(|| panic!("no breaks-backend-query finding in {up:#}"));
+    let message = finding["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("`tickets.title` is read by the backend's query `SELECT t.id, t.title,")
+            && message.contains("(.sqlx/query-1983c672733a0ba25cfd2c2539c87ff39a390c6ffe1c59167437ba979f5b0ee4.json)"),
+        "{message}"
+    );
+    assert_eq!(
+        file(&json, "V0100__rename_ticket_title.down.sql")["findings"],
+        serde_json::json!([])
+    );
+    // Nothing the project's own migrations do breaks a query.
+    let elsewhere = json["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|other| !other["path"].as_str().unwrap().contains("V0100"))
+        .flat_map(|other| other["findings"].as_array().unwrap())
+        .filter(|finding| finding["rule"] == "breaks-backend-query")
+        .count();
+    assert_eq!(elsewhere, 0, "{json:#}");
+}

@@ -1,7 +1,8 @@
 //! What the migrations so far have built, as far as rules need it: each table's columns with
 //! their types, and which columns are proven NOT NULL. The runner replays the up files in version
 //! order, so a rule knows the type a column had before `ALTER COLUMN ... TYPE` and whether a
-//! validated `CHECK (col IS NOT NULL)` already makes `SET NOT NULL` a catalog-only change.
+//! validated `CHECK (col IS NOT NULL)` already makes `SET NOT NULL` a catalog-only change, and
+//! which columns an `INSERT` may leave out (they have a default).
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -37,6 +38,8 @@ pub struct Changes(HashMap<String, Option<Table>>);
 struct Table {
     columns: HashMap<String, ColumnType>,
     not_null: HashSet<String>,
+    /// Columns with a default, an identity or a generated value.
+    defaults: HashSet<String>,
     /// `CHECK (column IS NOT NULL)` constraints by name: (column, validated).
     not_null_checks: HashMap<String, (String, bool)>,
 }
@@ -148,6 +151,12 @@ impl Overlay<'_> {
         })
     }
 
+    /// An `INSERT` that leaves the column out gets a value other than NULL.
+    pub fn has_default(&self, table: &str, column: &str) -> bool {
+        self.table(table)
+            .is_some_and(|table| table.defaults.contains(column))
+    }
+
     /// Records what one statement does to the schema.
     pub fn apply(&mut self, node: &NodeEnum) {
         match node {
@@ -220,6 +229,21 @@ impl Table {
         if not_null {
             self.not_null.insert(column.colname.clone());
         }
+        let serial = column.type_name.as_ref().is_some_and(|type_name| {
+            sql::last_name(&type_name.names).is_some_and(|name| name.contains("serial"))
+        });
+        let defaulted = serial
+            || sql::column_constraints(column).any(|constraint| {
+                matches!(
+                    constraint.contype(),
+                    ConstrType::ConstrDefault
+                        | ConstrType::ConstrIdentity
+                        | ConstrType::ConstrGenerated
+                )
+            });
+        if defaulted {
+            self.defaults.insert(column.colname.clone());
+        }
     }
 
     fn add_constraint(&mut self, constraint: &Constraint) {
@@ -249,6 +273,14 @@ impl Table {
             (AlterTableType::AtDropColumn, _) => {
                 self.columns.remove(name);
                 self.not_null.remove(name);
+                self.defaults.remove(name);
+            }
+            // `SET DEFAULT` carries the expression, `DROP DEFAULT` none.
+            (AlterTableType::AtColumnDefault, Some(_)) | (AlterTableType::AtAddIdentity, _) => {
+                self.defaults.insert(name.to_owned());
+            }
+            (AlterTableType::AtColumnDefault, None) | (AlterTableType::AtDropIdentity, _) => {
+                self.defaults.remove(name);
             }
             (AlterTableType::AtAlterColumnType, Some(NodeEnum::ColumnDef(column))) => {
                 if let Some(type_name) = &column.type_name {
@@ -281,8 +313,10 @@ impl Table {
         if let Some(column_type) = self.columns.remove(old) {
             self.columns.insert(new.to_owned(), column_type);
         }
-        if self.not_null.remove(old) {
-            self.not_null.insert(new.to_owned());
+        for names in [&mut self.not_null, &mut self.defaults] {
+            if names.remove(old) {
+                names.insert(new.to_owned());
+            }
         }
         for (column, _) in self.not_null_checks.values_mut() {
             if column == old {
@@ -358,6 +392,23 @@ mod tests {
             "ALTER TABLE t VALIDATE CONSTRAINT a_not_null;",
         );
         assert!(catalog.overlay().proves_not_null("t", "a"));
+    }
+
+    #[test]
+    fn knows_which_columns_have_defaults() {
+        let mut catalog = Catalog::default();
+        replay(
+            &mut catalog,
+            "CREATE TABLE t (id bigint GENERATED ALWAYS AS IDENTITY, n serial, a text DEFAULT '', b text, c text);\n\
+             ALTER TABLE t ALTER COLUMN b SET DEFAULT 'x', ALTER COLUMN a DROP DEFAULT;\n\
+             ALTER TABLE t RENAME COLUMN b TO d;",
+        );
+        let overlay = catalog.overlay();
+        let defaulted: Vec<bool> = ["id", "n", "a", "d", "c"]
+            .iter()
+            .map(|column| overlay.has_default("t", column))
+            .collect();
+        assert_eq!(defaulted, [true, true, false, true, false]);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Per-file facts rules need beyond the statement in front of them: which tables this migration
-//! created (operations on those are safe: nobody else uses them yet), the file's directives, and
-//! the catalog of what earlier migrations built.
+//! created (operations on those are safe: nobody else uses them yet), the file's directives, the
+//! catalog of what earlier migrations built, and the application's queries when they are known.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -12,6 +12,7 @@ use migrations::Version;
 use pg_query::protobuf::{ObjectType, RangeVar};
 use pg_query::NodeEnum;
 
+use super::application::Application;
 use super::catalog::{Catalog, Changes, Overlay};
 use super::finding::{Finding, Severity};
 use super::rule::{Class, Rule};
@@ -97,25 +98,36 @@ pub struct Context<'a> {
     pub parsed: &'a Parsed,
     /// The schema as it is just before the current statement.
     pub catalog: Overlay<'a>,
+    /// The queries of the application these migrations belong to; `None` when unknown.
+    pub application: Option<&'a Application>,
+    /// Tables and views.
     new_tables: HashSet<String>,
     /// (table, column) names this migration introduced on a table it did not create: added
     /// columns, and the new names of renamed ones.
     new_columns: HashSet<(String, String)>,
     /// Index name -> its table, for indexes this migration created.
     new_indexes: HashMap<String, String>,
+    new_functions: HashSet<String>,
     lines: LineIndex,
 }
 
 impl<'a> Context<'a> {
     /// A context for `file`, starting from the schema in `catalog`.
-    pub fn new(file: &'a SourceFile, parsed: &'a Parsed, catalog: &'a Catalog) -> Context<'a> {
+    pub fn new(
+        file: &'a SourceFile,
+        parsed: &'a Parsed,
+        catalog: &'a Catalog,
+        application: Option<&'a Application>,
+    ) -> Context<'a> {
         Context {
             file,
             parsed,
             catalog: catalog.overlay(),
+            application,
             new_tables: HashSet::new(),
             new_columns: HashSet::new(),
             new_indexes: HashMap::new(),
+            new_functions: HashSet::new(),
             lines: LineIndex::new(&file.sql),
         }
     }
@@ -145,6 +157,12 @@ impl<'a> Context<'a> {
                     .as_ref()
                     .and_then(|into| into.rel.as_ref()),
             ),
+            NodeEnum::ViewStmt(view) => self.add_new_table(view.view.as_ref()),
+            NodeEnum::CreateFunctionStmt(function) => {
+                if let Some(name) = sql::last_name(&function.funcname) {
+                    self.new_functions.insert(name.to_owned());
+                }
+            }
             NodeEnum::IndexStmt(index) => {
                 if let Some(table) = &index.relation {
                     self.new_indexes
@@ -199,6 +217,11 @@ impl<'a> Context<'a> {
             || self
                 .new_columns
                 .contains(&(table.relname.clone(), column.to_owned()))
+    }
+
+    /// A function (or procedure) this migration created, by name.
+    pub fn is_new_function(&self, name: &str) -> bool {
+        self.new_functions.contains(name)
     }
 
     /// The table of an index this migration created.
@@ -279,7 +302,28 @@ pub mod test_support {
         run(rule, "", up, &file)
     }
 
+    /// The findings of `rule` on `sql` as an up file, after `earlier`, for an application that
+    /// runs `application`.
+    pub fn check_with_application(
+        rule: Rule,
+        earlier: &str,
+        sql: &str,
+        application: &Application,
+    ) -> Vec<Finding> {
+        run_with(rule, earlier, "", &up_file(sql), Some(application))
+    }
+
     fn run(rule: Rule, earlier: &str, up: &str, file: &SourceFile) -> Vec<Finding> {
+        run_with(rule, earlier, up, file, None)
+    }
+
+    fn run_with(
+        rule: Rule,
+        earlier: &str,
+        up: &str,
+        file: &SourceFile,
+        application: Option<&Application>,
+    ) -> Vec<Finding> {
         let up = sql::parse(up).statements;
         let mut catalog = Catalog::default();
         // The earlier migrations, then the up file: a down file starts after both.
@@ -297,7 +341,7 @@ pub mod test_support {
             "test SQL does not parse: {:?}",
             parsed.syntax_errors
         );
-        let mut context = Context::new(file, &parsed, &catalog);
+        let mut context = Context::new(file, &parsed, &catalog, application);
         for statement in &up {
             context.adopt(statement);
         }

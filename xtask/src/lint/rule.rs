@@ -253,6 +253,7 @@ registry! {
     RenameTable => rename_table,
     RenameColumn => rename_column,
     ChangeColumnType => change_column_type,
+    BreaksBackendQuery => breaks_backend_query,
 }
 
 #[cfg(test)]

@@ -137,7 +137,7 @@ fn changes() -> &'static [Change] {
     })
 }
 
-fn is_rewrite_free(old: &ColumnType, new: &ColumnType) -> bool {
+pub(crate) fn is_rewrite_free(old: &ColumnType, new: &ColumnType) -> bool {
     if old.array != new.array {
         return false;
     }
