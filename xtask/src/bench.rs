@@ -5,6 +5,7 @@ mod api;
 mod backend;
 mod backfill;
 mod backup;
+mod corpus;
 mod lint;
 mod migrate;
 mod online;

@@ -1,8 +1,11 @@
 //! `cargo xtask bench lint`: `cargo xtask lint` (the real command, as a process, release build)
 //! over generated migrations holding N statements, and squawk (the Rust PostgreSQL migration
-//! linter) over the same files in the same run. Prints statements per second and the ratio. Target: at least as
-//! fast as squawk. squawk is taken from PATH, else installed from PyPI (`squawk-cli`) into
-//! target/xtask; without it, only our figures are printed.
+//! linter) over the same files in the same run. Prints statements per second and the ratio.
+//! Target: at least as fast as squawk. Then the accuracy of both on the labelled corpus
+//! (xtask/tests/corpus, see `corpus`): recall on risky files and false alarms on safe ones.
+//! Target: recall >= 95%, at most one false alarm per 15 safe files, and better than squawk.
+//! squawk is taken from PATH, else installed from PyPI (`squawk-cli`) into target/xtask; without
+//! it, only our figures are printed.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -10,6 +13,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use xshell::{cmd, Shell};
 
+use super::corpus::{self, Score};
 use crate::project;
 
 /// Statements in one generated migration, up and down files together.
@@ -85,6 +89,43 @@ pub fn run(statements: usize, rounds: usize) -> Result<()> {
             per_second(theirs),
             if ratio >= 1.0 { "met" } else { "NOT MET" }
         );
+    }
+    accuracy(&xtask, squawk.as_deref())
+}
+
+/// Prints how well ours and squawk classify the labelled corpus.
+fn accuracy(xtask: &Path, squawk: Option<&Path>) -> Result<()> {
+    let cases = corpus::read(&project::root().join("xtask/tests/corpus"))?;
+    let verdicts = corpus::lint_each(xtask, &project::migrations_dir(None), &cases, &[])?;
+    let ours = Score::of(cases.iter().zip(verdicts.iter().copied()));
+    let unnamed = Score::of(
+        cases
+            .iter()
+            .zip(verdicts.iter().copied())
+            .filter(|(case, _)| !case.named),
+    );
+    println!("ours on forms no rule names: {unnamed}");
+    let head = format!(
+        "accuracy on {} corpus files ({} safe, {} risky): ours {ours}",
+        ours.files(),
+        ours.safe,
+        ours.risky
+    );
+    let target = "target recall >= 95%, <= 1 false alarm per 15 safe";
+    let verdict = |met: bool| if met { "met" } else { "not met" };
+    match squawk {
+        Some(squawk) => {
+            let theirs = Score::of(cases.iter().zip(corpus::squawk_each(squawk, &cases)?));
+            let met = ours.meets_target() && ours.better_than(&theirs);
+            println!(
+                "{head}; squawk {theirs}; {target}, better than squawk on both: {}",
+                verdict(met)
+            );
+        }
+        None => println!(
+            "{head}; {target}: {} (no squawk to compare with)",
+            verdict(ours.meets_target())
+        ),
     }
     Ok(())
 }
