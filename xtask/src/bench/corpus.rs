@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use anyhow::{bail, Context, Result};
+use migrations::DatabaseUrl;
 
 /// squawk rules that say nothing about safety (see the module documentation).
 const SQUAWK_STYLE_RULES: &[&str] = &[
@@ -139,11 +140,14 @@ fn read_case(path: &Path) -> Result<Case> {
 /// `xtask lint --dir FOLDER --format json EXTRA...` for each case, on a folder holding the
 /// project's migrations, the case as `V1000__<name>.sql` and a harmless down file; returns each
 /// up file's class. The runs are independent and share the cores.
+/// Lints each case as this workspace's next migration: a copy of the workspace's migrations and
+/// `.sqlx/` queries, with the case as `V1000`. With `trace`, each folder is also traced on a
+/// scratch database of that server.
 pub fn lint_each(
     xtask: &Path,
-    project_sql: &Path,
+    workspace: &Path,
     cases: &[Case],
-    extra_args: &[&str],
+    trace: Option<&DatabaseUrl>,
 ) -> Result<Vec<Class>> {
     let next = AtomicUsize::new(0);
     let results = Mutex::new(Vec::with_capacity(cases.len()));
@@ -153,7 +157,7 @@ pub fn lint_each(
             scope.spawn(|| loop {
                 let index = next.fetch_add(1, Ordering::Relaxed);
                 let Some(case) = cases.get(index) else { break };
-                let result = lint_one(xtask, project_sql, case, extra_args);
+                let result = lint_one(xtask, workspace, case, trace);
                 results.lock().unwrap().push((index, result));
             });
         }
@@ -163,29 +167,35 @@ pub fn lint_each(
     results.into_iter().map(|(_, result)| result).collect()
 }
 
-fn lint_one(xtask: &Path, project_sql: &Path, case: &Case, extra_args: &[&str]) -> Result<Class> {
-    let folder = tempfile::tempdir().context("creating a scratch folder")?;
-    for entry in std::fs::read_dir(project_sql)? {
-        let path = entry?.path();
-        if let Some(name) = path.file_name() {
-            std::fs::copy(&path, folder.path().join(name))?;
-        }
-    }
+fn lint_one(
+    xtask: &Path,
+    workspace: &Path,
+    case: &Case,
+    trace: Option<&DatabaseUrl>,
+) -> Result<Class> {
+    let work = tempfile::tempdir().context("creating a scratch folder")?;
+    let folder = work.path().join("sql");
+    copy_files(&workspace.join("migrations/sql"), &folder)?;
+    copy_files(&workspace.join(".sqlx"), &work.path().join(".sqlx"))?;
     let up = format!("{VERSION}__{}.sql", case.name);
-    std::fs::copy(&case.path, folder.path().join(&up))?;
+    std::fs::copy(&case.path, folder.join(&up))?;
     std::fs::write(
-        folder
-            .path()
-            .join(format!("{VERSION}__{}.down.sql", case.name)),
+        folder.join(format!("{VERSION}__{}.down.sql", case.name)),
         "-- The corpus lints up files only; this pairs the up file.\nSELECT 1;\n",
     )?;
-    let output = Command::new(xtask)
+    let mut command = Command::new(xtask);
+    command
         .arg("lint")
         .arg("--dir")
-        .arg(folder.path())
+        .arg(&folder)
         .args(["--format", "json"])
-        .args(extra_args)
-        .env("NO_COLOR", "1")
+        .env("NO_COLOR", "1");
+    if let Some(server) = trace {
+        command
+            .arg("--trace")
+            .env("DATABASE_URL", server.secret_conninfo());
+    }
+    let output = command
         .output()
         .with_context(|| format!("running {}", xtask.display()))?;
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).with_context(|| {
@@ -207,6 +217,17 @@ fn lint_one(xtask: &Path, project_sql: &Path, case: &Case, extra_args: &[&str]) 
         .and_then(|file| file["risk"].as_str())
         .with_context(|| format!("{}: no risk for {up} in the lint report", case.name))?;
     Class::parse(risk).with_context(|| format!("{}: unknown risk `{risk}`", case.name))
+}
+
+fn copy_files(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let path = entry?.path();
+        if let Some(name) = path.file_name() {
+            std::fs::copy(&path, to.join(name))?;
+        }
+    }
+    Ok(())
 }
 
 /// squawk over all cases in one run (PostgreSQL 15, JSON reporter): each case is `Risky` when
