@@ -137,8 +137,9 @@ pub struct Settings {
     /// Generated rows per table the migration mentions, added before it runs (at least the
     /// round-trip's two).
     pub rows_per_table: usize,
-    /// Count the rows of the tables each statement touched, for time-per-row estimates.
-    pub count_rows: bool,
+    /// Freeze the generated rows before the migration, so its durations are those of old rows
+    /// (for time-per-row estimates).
+    pub freeze: bool,
 }
 
 /// A lock the migration's backend holds after a statement, on a relation that existed before.
@@ -168,7 +169,9 @@ pub struct StatementTrace {
     pub index_scans: Vec<(String, String, bool)>,
     /// Rows inserted, updated or deleted in pre-existing tables, per table.
     pub rows_changed: BTreeMap<String, u64>,
-    /// Rows in each table it touched when it ended, when [`Settings::count_rows`] asks.
+    /// Rows read from pre-existing tables, by sequential and index scans, per table.
+    pub rows_read: BTreeMap<String, u64>,
+    /// Rows in each pre-existing table it read, changed or worked on, before the migration ran.
     pub table_rows: BTreeMap<String, u64>,
     pub duration: Duration,
     /// Ran outside a transaction block: its locks were released before they could be read.
@@ -223,8 +226,12 @@ impl StatementTrace {
             };
             work.entry(table).or_default().push(kind);
         }
-        for table in &self.scanned {
-            work.entry(table).or_default().push("scan");
+        // A statement that ran alone may have scanned under a lock that lets writes go on
+        // (VACUUM); only storage it replaced or built proves a strong one.
+        if !self.ran_alone {
+            for table in &self.scanned {
+                work.entry(table).or_default().push("scan");
+            }
         }
         for (_, table) in &self.built {
             work.entry(table).or_default().push("index build");
@@ -352,14 +359,12 @@ fn trace_script(
     let relations = Relations::read(client)?;
     // Counted before the migration starts: a count between statements would read the tables
     // inside the traced transaction and show up as the next statement's scan.
-    let table_rows = if settings.count_rows {
+    if settings.freeze {
         // Rows just written cost their first reader hint bits and WAL that a production table's
         // old rows do not: frozen, they cost what they would there.
         client.batch_execute("VACUUM (FREEZE)")?;
-        relations.count_rows(client)?
-    } else {
-        BTreeMap::new()
-    };
+    }
+    let table_rows = relations.count_rows(client)?;
     let tracer = Tracer {
         relations,
         observe,
@@ -385,7 +390,7 @@ fn trace_script(
 struct Tracer<'a> {
     relations: Relations,
     observe: &'a postgres::Statement,
-    /// Rows per pre-existing table before the migration, when counted.
+    /// Rows per pre-existing table before the migration.
     table_rows: BTreeMap<String, u64>,
 }
 
@@ -435,7 +440,13 @@ impl Tracer<'_> {
             let started = Instant::now();
             let ran_alone = match client.batch_execute(&sql) {
                 Ok(()) => false,
-                Err(error) if error.code() == Some(&SqlState::ACTIVE_SQL_TRANSACTION) => true,
+                // Refused in a transaction block, or commits by itself (a DO block with COMMIT).
+                Err(error)
+                    if error.code() == Some(&SqlState::ACTIVE_SQL_TRANSACTION)
+                        || error.code() == Some(&SqlState::INVALID_TRANSACTION_TERMINATION) =>
+                {
+                    true
+                }
                 Err(error) => return Err(error),
             };
             let (before, duration) = if ran_alone {
@@ -505,6 +516,7 @@ struct Observation {
     relfilenodes: HashMap<i64, i64>,
     scans: HashMap<i64, i64>,
     changed: HashMap<i64, i64>,
+    read: HashMap<i64, i64>,
     locks: HashMap<i64, LockMode>,
     new_indexes: BTreeSet<(String, i64)>,
 }
@@ -532,11 +544,12 @@ const OBSERVE: &str = "
            pg_stat_get_xact_numscans(c.oid),
            pg_stat_get_xact_tuples_inserted(c.oid) + pg_stat_get_xact_tuples_updated(c.oid)
                + pg_stat_get_xact_tuples_deleted(c.oid),
-           held.modes
+           held.modes,
+           pg_stat_get_xact_tuples_returned(c.oid)
     FROM pg_class c LEFT JOIN held ON held.oid = c.oid::int8
     WHERE c.oid::int8 = ANY ($1)
     UNION ALL
-    SELECT i.indrelid::int8, format('%I.%I', n.nspname, c.relname), NULL, NULL, NULL, NULL
+    SELECT i.indrelid::int8, format('%I.%I', n.nspname, c.relname), NULL, NULL, NULL, NULL, NULL
     FROM pg_index i
     JOIN pg_class c ON c.oid = i.indexrelid
     JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -599,6 +612,7 @@ impl Relations {
             relfilenodes: HashMap::new(),
             scans: HashMap::new(),
             changed: HashMap::new(),
+            read: HashMap::new(),
             locks: HashMap::new(),
             new_indexes: BTreeSet::new(),
         };
@@ -611,6 +625,7 @@ impl Relations {
             observation.relfilenodes.insert(oid, row.get(2));
             observation.scans.insert(oid, row.get(3));
             observation.changed.insert(oid, row.get(4));
+            observation.read.insert(oid, row.get(6));
             let modes: Option<Vec<String>> = row.get(5);
             if let Some(mode) = modes
                 .unwrap_or_default()
@@ -656,6 +671,17 @@ impl Relations {
             {
                 trace.rewritten.push(relation.name.clone());
                 touched.insert(relation.table.unwrap_or(oid));
+            }
+            // Rows a sequential scan returned count on the table, entries an index scan read on
+            // the index: both are rows of the table read.
+            let read = delta(|observation| &observation.read);
+            if read > 0 {
+                let table = relation.table.unwrap_or(oid);
+                touched.insert(table);
+                *trace
+                    .rows_read
+                    .entry(self.name(table).to_owned())
+                    .or_default() += u64::try_from(read).unwrap_or(0);
             }
             if let (Some(table), true) =
                 (relation.table, delta(|observation| &observation.scans) > 0)

@@ -125,7 +125,7 @@ pub fn judge_pending(
 ) -> (BTreeMap<Version, PendingVerdict>, Option<String>) {
     let settings = TraceSettings {
         rows_per_table: ESTIMATE_ROWS_PER_TABLE,
-        count_rows: true,
+        freeze: true,
     };
     let (reports, unavailable) =
         lint_folder_traced(dir, server, &settings, |version| pending.contains(&version));
@@ -577,9 +577,14 @@ fn check_running(
             continue;
         }
         running.push(body.start);
+        // A body that commits, run outside a transaction, is the strategy's batched data
+        // migration written by hand: its changes commit a stretch at a time.
+        let batched = context.in_batches;
+        context.in_batches |= body.commits && context.no_transaction();
         for embedded in &body.statements {
             check_running(embedded, context, rules, running, findings);
         }
+        context.in_batches = batched;
         running.pop();
     }
 }

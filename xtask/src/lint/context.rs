@@ -108,6 +108,8 @@ pub struct Context<'a> {
     /// Index name -> its table, for indexes this migration created.
     new_indexes: HashMap<String, String>,
     new_functions: HashSet<String>,
+    /// The statements being checked run in batches, each committed on its own.
+    pub in_batches: bool,
     lines: LineIndex,
 }
 
@@ -128,6 +130,7 @@ impl<'a> Context<'a> {
             new_columns: HashSet::new(),
             new_indexes: HashMap::new(),
             new_functions: HashSet::new(),
+            in_batches: false,
             lines: LineIndex::new(&file.sql),
         }
     }

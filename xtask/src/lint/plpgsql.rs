@@ -24,6 +24,8 @@ pub struct Body {
     pub statements: Vec<Statement>,
     /// `EXECUTE`s of SQL built at run time, which no rule can read.
     pub dynamic: Vec<Dynamic>,
+    /// Holds a `COMMIT`: run outside a transaction, each stretch between commits is its own.
+    pub commits: bool,
 }
 
 /// An `EXECUTE` of anything but one string literal.
@@ -134,6 +136,7 @@ fn function_body(
                         function: Some(name),
                         statements,
                         dynamic: Vec::new(),
+                        commits: false,
                     })
                     .map_err(|error| format!("in the SQL function body: {error}")),
             )
@@ -173,6 +176,7 @@ fn atomic_body(sql: &str, statement: &Statement, atomic: &Node, name: String) ->
         function: Some(name),
         statements,
         dynamic: Vec::new(),
+        commits: false,
     }
 }
 
@@ -242,6 +246,7 @@ fn plpgsql_body(
         function,
         statements: Vec::new(),
         dynamic: Vec::new(),
+        commits: tree.to_string().contains("\"PLpgSQL_stmt_commit\""),
     };
     for (line, embedded) in found {
         let (query, dynamic) = match embedded {

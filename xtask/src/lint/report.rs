@@ -227,8 +227,17 @@ struct JsonStatement<'a> {
     rewrites: Vec<&'a str>,
     built: Vec<JsonBuilt<'a>>,
     scans: Vec<&'a str>,
+    /// Rows read per pre-existing table, and the rows it held before the migration.
+    reads: Vec<JsonRead<'a>>,
     rows: u64,
     ms: f64,
+}
+
+#[derive(Serialize)]
+struct JsonRead<'a> {
+    table: &'a str,
+    rows_read: u64,
+    table_rows: u64,
 }
 
 #[derive(Serialize)]
@@ -297,6 +306,16 @@ fn json_statement(statement: &TracedStatement) -> JsonStatement<'_> {
             .iter()
             .flat_map(|observed| &observed.scanned)
             .map(String::as_str)
+            .collect(),
+        reads: observed
+            .iter()
+            .flat_map(|observed| {
+                observed.rows_read.iter().map(|(table, read)| JsonRead {
+                    table,
+                    rows_read: *read,
+                    table_rows: observed.table_rows.get(table).copied().unwrap_or(0),
+                })
+            })
             .collect(),
         rows: observed.map_or(0, |observed| observed.rows()),
         ms: observed.map_or(0.0, |observed| observed.duration.as_secs_f64() * 1000.0),

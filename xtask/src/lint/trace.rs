@@ -4,7 +4,7 @@
 //! cleared; work no rule saw becomes a `traced-blocking-work` finding. Findings the trace cannot
 //! measure (data loss, compatibility) stay the rules' alone.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use migrations::model::Directives;
@@ -204,7 +204,14 @@ pub fn cross_check(findings: &mut Vec<Finding>, plan: &Plan, trace: &ScriptTrace
     for (index, statement_trace) in trace.statements.iter().enumerate() {
         let planned = &plan.statements[index];
         let blocking = describe_blocking_work(statement_trace);
-        let large = large_data_changes(statement_trace, planned.to_trace.data_change);
+        // Alone, a statement commits as it goes and its planner was not steered: its row
+        // counts say nothing of one long transaction.
+        let rows_observed = !statement_trace.ran_alone;
+        let large = if rows_observed {
+            large_data_changes(statement_trace, planned.to_trace.data_change)
+        } else {
+            Vec::new()
+        };
         let (mut lock_seen, mut rows_seen) = (false, false);
         for finding in findings
             .iter_mut()
@@ -213,8 +220,10 @@ pub fn cross_check(findings: &mut Vec<Finding>, plan: &Plan, trace: &ScriptTrace
             let role = finding.trace_role();
             let confirmed = match role {
                 TraceRole::Lock => Some(!blocking.is_empty()),
-                TraceRole::Rows => Some(!large.is_empty()),
-                TraceRole::Unknown => Some(!blocking.is_empty() || !large.is_empty()),
+                TraceRole::Rows => rows_observed.then_some(!large.is_empty()),
+                TraceRole::Unknown => {
+                    rows_observed.then_some(!blocking.is_empty() || !large.is_empty())
+                }
                 TraceRole::Static => {
                     let risk = matches!(finding.rule.class(), Class::Risky | Class::MultiStep);
                     (risk && !blocking.is_empty()).then_some(true)
@@ -359,10 +368,20 @@ fn large_data_changes(trace: &StatementTrace, data_change: bool) -> Vec<String> 
         }
     }
     if data_change {
-        for table in &trace.scanned {
-            if !trace.rows_changed.contains_key(table) {
+        let read_tables: BTreeSet<&String> = trace.rows_read.keys().chain(&trace.scanned).collect();
+        for table in read_tables {
+            let read = trace.rows_read.get(table).copied().unwrap_or(0);
+            let rows = trace.table_rows.get(table).copied().unwrap_or(0);
+            // A condition on a key reads one row of several; one that reads them all reads all
+            // of the production table too, whatever index it walked.
+            let whole = trace.scanned.contains(table) || (rows >= 2 && read >= rows);
+            if whole && !trace.rows_changed.contains_key(table) {
                 large.push(format!(
-                    "read every row of {table} in a data change (no index serves the condition)"
+                    "read every row of {table} in a data change (no index narrows its condition)"
+                ));
+            } else if whole && large.iter().all(|why| !why.contains(table.as_str())) {
+                large.push(format!(
+                    "changed rows of {table} found by reading all of it (no index narrows the condition)"
                 ));
             }
         }

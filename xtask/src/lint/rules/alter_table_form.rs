@@ -65,7 +65,8 @@ fn check(statement: &Statement, context: &Context) -> Vec<Finding> {
 fn alter_table_findings(statement: &Statement, context: &Context) -> Vec<Finding> {
     let mut findings = Vec::new();
     for (table, command) in sql::alter_table_commands(&statement.node) {
-        if context.is_new_table(table) {
+        // Attaching an existing table scans it, whoever created the parent.
+        if context.is_new_table(table) && command.subtype() != AlterTableType::AtAttachPartition {
             continue;
         }
         let Some(form) = forms::alter_table_form(command.subtype()) else {

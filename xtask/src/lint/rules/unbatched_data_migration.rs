@@ -31,7 +31,7 @@ pub(crate) const SPEC: Spec = Spec {
 };
 
 fn check(statement: &Statement, context: &Context) -> Vec<Finding> {
-    if context.file.directives.batched.is_some() {
+    if context.file.directives.batched.is_some() || context.in_batches {
         return Vec::new();
     }
     data_changes(&statement.node)
