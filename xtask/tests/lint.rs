@@ -108,7 +108,8 @@ fn json_classifies_each_file_and_describes_each_finding() {
             "line",
             "message",
             "rule",
-            "severity"
+            "severity",
+            "source"
         ]
     );
     assert_eq!(finding["rule"], "rename-column");

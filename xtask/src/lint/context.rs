@@ -107,7 +107,8 @@ pub struct Context<'a> {
     new_columns: HashSet<(String, String)>,
     /// Index name -> its table, for indexes this migration created.
     new_indexes: HashMap<String, String>,
-    new_functions: HashSet<String>,
+    /// Views, functions, triggers, types ... by kind and name (see [`sql::created_object`]).
+    new_objects: HashSet<(ObjectType, String)>,
     /// The statements being checked run in batches, each committed on its own.
     pub in_batches: bool,
     lines: LineIndex,
@@ -129,7 +130,7 @@ impl<'a> Context<'a> {
             new_tables: HashSet::new(),
             new_columns: HashSet::new(),
             new_indexes: HashMap::new(),
-            new_functions: HashSet::new(),
+            new_objects: HashSet::new(),
             in_batches: false,
             lines: LineIndex::new(&file.sql),
         }
@@ -149,6 +150,9 @@ impl<'a> Context<'a> {
     /// Counts what `statement` creates as this migration's own: for a down file, the statements
     /// of its up file, whose effect is already in the catalog.
     pub fn adopt(&mut self, statement: &Statement) {
+        if let Some(object) = sql::created_object(&statement.node) {
+            self.new_objects.insert(object);
+        }
         match &statement.node {
             NodeEnum::CreateStmt(create) => self.add_new_table(create.relation.as_ref()),
             NodeEnum::CreateTableAsStmt(create) => {
@@ -161,11 +165,6 @@ impl<'a> Context<'a> {
                     .and_then(|into| into.rel.as_ref()),
             ),
             NodeEnum::ViewStmt(view) => self.add_new_table(view.view.as_ref()),
-            NodeEnum::CreateFunctionStmt(function) => {
-                if let Some(name) = sql::last_name(&function.funcname) {
-                    self.new_functions.insert(name.to_owned());
-                }
-            }
             NodeEnum::IndexStmt(index) => {
                 if let Some(table) = &index.relation {
                     self.new_indexes
@@ -224,7 +223,15 @@ impl<'a> Context<'a> {
 
     /// A function (or procedure) this migration created, by name.
     pub fn is_new_function(&self, name: &str) -> bool {
-        self.new_functions.contains(name)
+        [ObjectType::ObjectFunction, ObjectType::ObjectProcedure]
+            .into_iter()
+            .any(|kind| self.is_new_object(kind, name))
+    }
+
+    /// A view, function, trigger, type ... this migration created, by the kind a `DROP` names
+    /// and the name [`sql::dropped_names`] gives it.
+    pub fn is_new_object(&self, kind: ObjectType, name: &str) -> bool {
+        self.new_objects.contains(&(kind, name.to_owned()))
     }
 
     /// The table of an index this migration created.

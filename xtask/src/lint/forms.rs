@@ -657,6 +657,7 @@ pub fn statement_kind(node: &NodeEnum) -> (String, Class<'_>) {
             Rule::DropTable,
             Rule::DropIndexWithoutConcurrently,
             Rule::DropSchema,
+            Rule::DropObject,
         ]),
         N::RenameStmt(_) => Class::Rules(&[Rule::RenameTable, Rule::RenameColumn]),
         N::TruncateStmt(_) => Class::Rules(&[Rule::TruncateTable]),

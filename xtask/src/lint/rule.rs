@@ -230,6 +230,7 @@ registry! {
     DropTable => drop_table,
     DropColumn => drop_column,
     DropSchema => drop_schema,
+    DropObject => drop_object,
     AddRequiredColumn => add_required_column,
     AddColumnVolatileDefault => add_column_volatile_default,
     AddSerialColumn => add_serial_column,

@@ -3,7 +3,7 @@
 
 use pg_query::protobuf::{
     a_const, AlterTableCmd, AlterTableStmt, AlterTableType, ColumnDef, ConstrType, Constraint,
-    DropBehavior, ObjectType, RangeVar, Token,
+    DropBehavior, DropStmt, ObjectType, RangeVar, Token,
 };
 use pg_query::{Node, NodeEnum};
 
@@ -238,6 +238,95 @@ pub fn strings(nodes: &[Node]) -> impl Iterator<Item = &str> {
 /// The last name of a qualified name list: the object's own name.
 pub fn last_name(nodes: &[Node]) -> Option<&str> {
     strings(nodes).last()
+}
+
+/// The kind and name of the view, function, trigger, type, domain, sequence or policy a
+/// statement creates, named as [`dropped_names`] names it: a trigger or a policy belongs to its
+/// table, so it is `table.name`.
+pub fn created_object(node: &NodeEnum) -> Option<(ObjectType, String)> {
+    let on_table = |table: &Option<RangeVar>, name: &str| {
+        table
+            .as_ref()
+            .map(|table| format!("{}.{name}", table.relname))
+    };
+    match node {
+        NodeEnum::ViewStmt(view) => {
+            Some((ObjectType::ObjectView, view.view.as_ref()?.relname.clone()))
+        }
+        NodeEnum::CreateTableAsStmt(create) if create.objtype() == ObjectType::ObjectMatview => {
+            Some((
+                ObjectType::ObjectMatview,
+                create.into.as_ref()?.rel.as_ref()?.relname.clone(),
+            ))
+        }
+        NodeEnum::CreateFunctionStmt(function) => {
+            let kind = if function.is_procedure {
+                ObjectType::ObjectProcedure
+            } else {
+                ObjectType::ObjectFunction
+            };
+            Some((kind, last_name(&function.funcname)?.to_owned()))
+        }
+        NodeEnum::CreateTrigStmt(trigger) => Some((
+            ObjectType::ObjectTrigger,
+            on_table(&trigger.relation, &trigger.trigname)?,
+        )),
+        NodeEnum::CreatePolicyStmt(policy) => Some((
+            ObjectType::ObjectPolicy,
+            on_table(&policy.table, &policy.policy_name)?,
+        )),
+        NodeEnum::CreateEnumStmt(create) => Some((
+            ObjectType::ObjectType,
+            last_name(&create.type_name)?.to_owned(),
+        )),
+        NodeEnum::CreateRangeStmt(create) => Some((
+            ObjectType::ObjectType,
+            last_name(&create.type_name)?.to_owned(),
+        )),
+        NodeEnum::CompositeTypeStmt(create) => Some((
+            ObjectType::ObjectType,
+            create.typevar.as_ref()?.relname.clone(),
+        )),
+        NodeEnum::DefineStmt(define) if define.kind() == ObjectType::ObjectType => Some((
+            ObjectType::ObjectType,
+            last_name(&define.defnames)?.to_owned(),
+        )),
+        NodeEnum::CreateDomainStmt(create) => Some((
+            ObjectType::ObjectDomain,
+            last_name(&create.domainname)?.to_owned(),
+        )),
+        NodeEnum::CreateSeqStmt(create) => Some((
+            ObjectType::ObjectSequence,
+            create.sequence.as_ref()?.relname.clone(),
+        )),
+        _ => None,
+    }
+}
+
+/// The names a `DROP` removes, without their schema; `table.name` for what belongs to a table
+/// (`DROP TRIGGER name ON table`), as [`created_object`] names it.
+pub fn dropped_names(drop: &DropStmt) -> Vec<String> {
+    drop.objects
+        .iter()
+        .filter_map(|object| match &object.node {
+            Some(NodeEnum::List(name)) => match drop.remove_type() {
+                ObjectType::ObjectTrigger | ObjectType::ObjectPolicy | ObjectType::ObjectRule => {
+                    let names: Vec<&str> = strings(&name.items).collect();
+                    match names.as_slice() {
+                        [.., table, own] => Some(format!("{table}.{own}")),
+                        _ => None,
+                    }
+                }
+                _ => last_name(&name.items).map(str::to_owned),
+            },
+            Some(NodeEnum::ObjectWithArgs(function)) => {
+                last_name(&function.objname).map(str::to_owned)
+            }
+            Some(NodeEnum::TypeName(type_name)) => last_name(&type_name.names).map(str::to_owned),
+            Some(NodeEnum::String(name)) => Some(name.sval.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The `(TABLE, COMMAND)` pairs of an `ALTER TABLE`.

@@ -1,6 +1,6 @@
 //! `breaks-backend-query`: the migration drops, renames or changes the type of a table, view,
 //! column or function one of the backend's own queries uses, or sets NOT NULL on a column one of
-//! its `INSERT`s leaves out.
+//! its `INSERT`s leaves out, or drops the default such a NOT NULL column relies on.
 //!
 //! Why it matters: the backend version still running during the deploy (and after a rollback of
 //! the new one) sends exactly the queries sqlx recorded in `.sqlx/`; each one that names what the
@@ -72,23 +72,19 @@ fn check(statement: &Statement, context: &Context) -> Vec<Finding> {
 }
 
 fn drops(drop: &DropStmt, context: &Context) -> Vec<Break> {
-    let names = drop.objects.iter().filter_map(|object| match &object.node {
-        Some(NodeEnum::List(name)) => sql::last_name(&name.items),
-        Some(NodeEnum::ObjectWithArgs(function)) => sql::last_name(&function.objname),
-        _ => None,
-    });
+    let names = sql::dropped_names(drop).into_iter();
     match drop.remove_type() {
         ObjectType::ObjectTable | ObjectType::ObjectView | ObjectType::ObjectMatview => names
             .filter(|name| !context.is_new_table_named(name))
             .filter_map(|name| {
-                let users = used_by(context, |query| query.relation(name))?;
-                Some(removal(name.to_owned(), users))
+                let users = used_by(context, |query| query.relation(&name))?;
+                Some(removal(name, users))
             })
             .collect(),
         ObjectType::ObjectFunction | ObjectType::ObjectProcedure => names
             .filter(|name| !context.is_new_function(name))
             .filter_map(|name| {
-                let users = called_by(context, name)?;
+                let users = called_by(context, &name)?;
                 Some(removal(format!("{name}()"), users))
             })
             .collect(),
@@ -188,32 +184,53 @@ fn column_changes(statement: &Statement, context: &Context) -> Vec<Break> {
                     ),
                 }));
             }
-            (AlterTableType::AtSetNotNull, _) => {
-                if context.catalog.has_default(&relation.relname, column) {
-                    continue;
-                }
-                let users = describe_users(context, |query| {
-                    query
-                        .inserts_without(&relation.relname, column)
-                        .then_some("is left out by")
-                });
+            (AlterTableType::AtSetNotNull, _)
+                if !context.catalog.has_default(&relation.relname, column) =>
+            {
                 let help = format!(
                     "first release backend code whose INSERTs into `{table}` set `{column}` (or \
                      give it a default: `ALTER TABLE {table} ALTER COLUMN {column} SET DEFAULT \
                      ...`), then set it NOT NULL in a later migration: `cargo xtask new \
                      --expand-contract set-not-null {table}.{column}`"
                 );
-                breaks.extend(users.map(|users| Break {
-                    object,
-                    users,
-                    change: "SET NOT NULL",
-                    help,
-                }));
+                breaks.extend(required_value(context, relation, column, "SET NOT NULL", help));
+            }
+            // `DROP DEFAULT` carries no expression.
+            (AlterTableType::AtColumnDefault, None)
+                if context.catalog.proves_not_null(&relation.relname, column) =>
+            {
+                let help = format!(
+                    "keep the default until released backend code sets `{column}` in its INSERTs \
+                     into `{table}`, then drop it in a later migration"
+                );
+                breaks.extend(required_value(context, relation, column, "DROP DEFAULT", help));
             }
             _ => {}
         }
     }
     breaks
+}
+
+/// A change after which `INSERT`s into `table` must set `column`: it breaks the
+/// backend's `INSERT`s that leave the column out.
+fn required_value(
+    context: &Context,
+    table: &RangeVar,
+    column: &str,
+    change: &'static str,
+    help: String,
+) -> Option<Break> {
+    let users = describe_users(context, |query| {
+        query
+            .inserts_without(&table.relname, column)
+            .then_some("is left out by")
+    })?;
+    Some(Break {
+        object: format!("{}.{column}", sql::qualified_name(table)),
+        users,
+        change,
+        help,
+    })
 }
 
 /// How `query` uses `table.column`, placing its unqualified columns with the catalog.
@@ -360,6 +377,26 @@ mod tests {
             findings[4].message
         );
         assert!(findings[5].help.contains("rename-table tickets issues"));
+    }
+
+    #[test]
+    fn fires_on_drop_default_of_a_not_null_column_an_insert_leaves_out() {
+        let sql = "ALTER TABLE tickets ALTER COLUMN status SET NOT NULL;\n\
+                   ALTER TABLE tickets ALTER COLUMN status DROP DEFAULT;\n\
+                   ALTER TABLE tickets ALTER COLUMN due DROP DEFAULT;\n\
+                   ALTER TABLE tickets ALTER COLUMN title SET NOT NULL, ALTER COLUMN title DROP DEFAULT;\n";
+        let findings = lint(sql);
+        // `due` may be NULL; `title` is set by the INSERT.
+        assert_eq!(positions(&findings), [(2, 1)]);
+        assert!(
+            findings[0].message.starts_with(
+                "`tickets.status` is left out by the backend's query `INSERT INTO tickets (title)"
+            ),
+            "{}",
+            findings[0].message
+        );
+        assert!(findings[0].message.ends_with("DROP DEFAULT breaks the backend version still running"));
+        assert!(findings[0].help.contains("keep the default"), "{}", findings[0].help);
     }
 
     #[test]
