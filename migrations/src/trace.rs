@@ -509,6 +509,8 @@ struct Relation {
     table: Option<i64>,
     is_table: bool,
     unique: bool,
+    /// Its rows are on this server (not a foreign table's), so they can be counted.
+    local: bool,
 }
 
 /// One reading of the pre-existing relations, and of indexes new on them.
@@ -523,7 +525,7 @@ struct Observation {
 
 const RELATIONS: &str = "
     SELECT c.oid::int8, format('%I.%I', n.nspname, c.relname), i.indrelid::int8,
-           c.relkind IN ('r', 'p', 'm', 'f'), coalesce(i.indisunique, false)
+           c.relkind IN ('r', 'p', 'm', 'f'), coalesce(i.indisunique, false), c.relkind <> 'f'
     FROM pg_class c
     JOIN pg_namespace n ON n.oid = c.relnamespace
     LEFT JOIN pg_index i ON i.indexrelid = c.oid
@@ -566,6 +568,7 @@ impl Relations {
                     table: row.get(2),
                     is_table: row.get(3),
                     unique: row.get(4),
+                    local: row.get(5),
                 },
             );
         }
@@ -578,7 +581,7 @@ impl Relations {
         let tables: Vec<&str> = self
             .by_oid
             .values()
-            .filter(|relation| relation.is_table)
+            .filter(|relation| relation.is_table && relation.local)
             .map(|relation| relation.name.as_str())
             .collect();
         if tables.is_empty() {

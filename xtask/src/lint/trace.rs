@@ -162,7 +162,12 @@ pub fn run(
     let traces = engine::run(&mut client, &scripts, settings).map_err(|error| {
         Unavailable(match error {
             engine::TraceError::ServerTooOld(_) => error.to_string(),
-            engine::TraceError::Database(error) => format!("the server failed: {error}"),
+            engine::TraceError::Database(error) => format!(
+                "the server failed: {}",
+                error
+                    .as_db_error()
+                    .map_or_else(|| error.to_string(), |db| db.message().to_owned())
+            ),
         })
     })?;
     let traced_versions = set
