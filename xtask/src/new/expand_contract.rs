@@ -312,6 +312,7 @@ WHERE {key} > $1 AND {key} <= $2 AND {new_name} IS DISTINCT FROM {old}::{new_typ
 -- Rollback: Adds {old} back, copies {new_name} into it, restores the trigger.
 -- Performance: VALIDATE scans {table} without blocking writes; the rest is catalog changes.
 -- xtask: allow drop-column -- step 5 of the expand/contract {verb}: reads moved to {new_name} in step 4
+-- xtask: allow drop-object -- the sync trigger and its function step 1 added; only they use each other
 {dependents_note}
 {make_not_null}{set_default}DROP TRIGGER {sync} ON {table};
 DROP FUNCTION {sync}();
@@ -407,6 +408,7 @@ CREATE VIEW {table} AS SELECT * FROM {new_name};
 -- Risk: Safe once nothing uses the old name.
 -- Rollback: Creates the view under the old name again.
 -- Performance: Catalog change only.
+-- xtask: allow drop-object -- step 5 of the expand/contract rename: every release reads {new_name}
 
 DROP VIEW {table};
 "
