@@ -381,9 +381,52 @@ fn trace_script(
         Err(error) => {
             let _ = client.batch_execute("ROLLBACK");
             trace.failure = Some((trace.statements.len(), sql_error_message(&error)));
+            apply_after_failure(client, script, &names, &mut trace.warnings)?;
             Ok(trace)
         }
     }
+}
+
+/// A traced script PostgreSQL refused, most often over a generated row (a NULL where it sets NOT
+/// NULL, a duplicate where it adds UNIQUE): the scripts after it need its schema, so it is
+/// applied again as it is, and, if the generated rows still stand in its way, once more after
+/// emptying the tables it names.
+fn apply_after_failure(
+    client: &mut Client,
+    script: &Script,
+    names: &[String],
+    warnings: &mut Vec<String>,
+) -> Result<(), TraceError> {
+    let Err(first) = apply(client, script) else {
+        return Ok(());
+    };
+    if first.is_closed() {
+        return Err(first.into());
+    }
+    let tables: Vec<String> = client
+        .query(
+            "SELECT c.oid::regclass::text FROM pg_class c
+             WHERE c.relkind IN ('r', 'p') AND c.relname = ANY ($1) AND pg_table_is_visible(c.oid)",
+            &[&names],
+        )?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    if !tables.is_empty() {
+        client.batch_execute(&format!("TRUNCATE {} CASCADE", tables.join(", ")))?;
+    }
+    match apply(client, script) {
+        Ok(()) => warnings.push(format!(
+            "applied without its generated rows after the trace stopped (emptied {})",
+            tables.join(", ")
+        )),
+        Err(error) if error.is_closed() => return Err(error.into()),
+        Err(error) => warnings.push(format!(
+            "not applied, so the migrations after it meet the schema without it: {}",
+            sql_error_message(&error)
+        )),
+    }
+    Ok(())
 }
 
 /// Runs one script's statements and reads what each did.
@@ -408,7 +451,12 @@ impl Tracer<'_> {
             let sql = &script.sql[statement.range.clone()];
             // The newline ends a trailing `--` comment.
             let batch = if statement.data_change {
-                format!("SET LOCAL enable_seqscan = off; {sql}\n; SET LOCAL enable_seqscan = on")
+                // Bitmap scans count as sequential ones on the table: plain index scans keep a
+                // key lookup distinguishable from a full read.
+                format!(
+                    "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; {sql}\n; \
+                     SET LOCAL enable_seqscan = on; SET LOCAL enable_bitmapscan = on"
+                )
             } else {
                 format!("{sql}\n")
             };
@@ -479,10 +527,16 @@ impl Tracer<'_> {
         let (mut trace, touched) = self.relations.compare(before, after);
         trace.duration = duration;
         trace.ran_alone = ran_alone;
-        for oid in touched {
-            let table = self.relations.name(oid);
-            if let Some(rows) = self.table_rows.get(table) {
-                trace.table_rows.insert(table.to_owned(), *rows);
+        // Every table it worked on or locked, so a lookup that matched no generated row still
+        // says how many rows it chose from.
+        let locked: Vec<String> = trace.locks.iter().map(|lock| lock.table.clone()).collect();
+        let tables = touched
+            .into_iter()
+            .map(|oid| self.relations.name(oid).to_owned())
+            .chain(locked);
+        for table in tables {
+            if let Some(rows) = self.table_rows.get(&table) {
+                trace.table_rows.insert(table, *rows);
             }
         }
         Ok(trace)
@@ -520,7 +574,8 @@ struct Observation {
     changed: HashMap<i64, i64>,
     read: HashMap<i64, i64>,
     locks: HashMap<i64, LockMode>,
-    new_indexes: BTreeSet<(String, i64)>,
+    /// Indexes new on pre-existing tables: (name, table, relfilenode).
+    new_indexes: BTreeSet<(String, i64, i64)>,
 }
 
 const RELATIONS: &str = "
@@ -551,7 +606,8 @@ const OBSERVE: &str = "
     FROM pg_class c LEFT JOIN held ON held.oid = c.oid::int8
     WHERE c.oid::int8 = ANY ($1)
     UNION ALL
-    SELECT i.indrelid::int8, format('%I.%I', n.nspname, c.relname), NULL, NULL, NULL, NULL, NULL
+    SELECT i.indrelid::int8, format('%I.%I', n.nspname, c.relname), c.relfilenode::int8, NULL,
+           NULL, NULL, NULL
     FROM pg_index i
     JOIN pg_class c ON c.oid = i.indexrelid
     JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -622,7 +678,7 @@ impl Relations {
         for row in client.query(statement, &[&self.oids])? {
             let oid: i64 = row.get(0);
             if let Some(index) = row.get::<_, Option<String>>(1) {
-                observation.new_indexes.insert((index, oid));
+                observation.new_indexes.insert((index, oid, row.get(2)));
                 continue;
             }
             observation.relfilenodes.insert(oid, row.get(2));
@@ -720,7 +776,14 @@ impl Relations {
                 });
             }
         }
-        for (index, table) in after.new_indexes.difference(&before.new_indexes) {
+        // An index PostgreSQL re-creates around a type change it needs no rebuild for keeps
+        // the old index's storage under a new oid: nothing was built.
+        let kept: BTreeSet<i64> = before.relfilenodes.values().copied().collect();
+        for (index, table, _) in after
+            .new_indexes
+            .difference(&before.new_indexes)
+            .filter(|(_, _, node)| !kept.contains(node))
+        {
             trace
                 .built
                 .push((index.clone(), self.name(*table).to_owned()));

@@ -5,11 +5,11 @@
 //! measure (data loss, compatibility) stay the rules' alone.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 
 use migrations::model::Directives;
 use migrations::trace::{
-    self as engine, ScriptToTrace, ScriptTrace, Settings, StatementToTrace, StatementTrace,
+    self as engine, LockMode, ScriptToTrace, ScriptTrace, Settings, StatementToTrace,
+    StatementTrace,
 };
 use migrations::{DatabaseUrl, MigrationSet, ScratchDatabase, Version};
 use pg_query::NodeEnum;
@@ -211,25 +211,28 @@ pub fn cross_check(findings: &mut Vec<Finding>, plan: &Plan, trace: &ScriptTrace
         let blocking = describe_blocking_work(statement_trace);
         // Alone, a statement commits as it goes and its planner was not steered: its row
         // counts say nothing of one long transaction.
-        let rows_observed = !statement_trace.ran_alone;
-        let large = if rows_observed {
-            large_data_changes(statement_trace, planned.to_trace.data_change)
+        let rows = if statement_trace.ran_alone {
+            Rows::Unknown
         } else {
-            Vec::new()
+            judge_rows(statement_trace, planned.to_trace.data_change)
         };
+        let data_change = planned.to_trace.data_change;
         let (mut lock_seen, mut rows_seen) = (false, false);
         for finding in findings
             .iter_mut()
             .filter(|finding| finding.statement == Some(index))
         {
             let role = finding.trace_role();
-            let confirmed = match role {
-                TraceRole::Lock => Some(!blocking.is_empty()),
-                TraceRole::Rows => rows_observed.then_some(!large.is_empty()),
-                TraceRole::Unknown => {
-                    rows_observed.then_some(!blocking.is_empty() || !large.is_empty())
-                }
-                TraceRole::Static => {
+            let confirmed = match (role, &rows) {
+                (TraceRole::Lock, _) => Some(!blocking.is_empty()),
+                (TraceRole::Rows, Rows::Large(_)) => Some(true),
+                (TraceRole::Rows, Rows::Bounded) => Some(false),
+                (TraceRole::Rows, Rows::Unknown) => None,
+                (TraceRole::Unknown, Rows::Large(_)) => Some(true),
+                (TraceRole::Unknown, _) if !blocking.is_empty() => Some(true),
+                (TraceRole::Unknown, Rows::Bounded) => Some(false),
+                (TraceRole::Unknown, Rows::Unknown) => (!data_change).then_some(false),
+                (TraceRole::Static, _) => {
                     let risk = matches!(finding.rule.class(), Class::Risky | Class::MultiStep);
                     (risk && !blocking.is_empty()).then_some(true)
                 }
@@ -257,7 +260,7 @@ pub fn cross_check(findings: &mut Vec<Finding>, plan: &Plan, trace: &ScriptTrace
         if !lock_seen {
             unseen.extend(blocking);
         }
-        if !rows_seen {
+        if let (false, Rows::Large(large)) = (rows_seen, rows) {
             unseen.extend(large);
         }
         if !unseen.is_empty() {
@@ -272,10 +275,7 @@ fn traced_finding(plan: &Plan, index: usize, work: &[String]) -> Finding {
     let mut finding = Finding::at(
         Rule::TracedBlockingWork,
         (statement.line, statement.column),
-        format!(
-            "PostgreSQL, running this statement, {}; no rule reported it",
-            work.join("; ")
-        ),
+        format!("PostgreSQL, running this statement, {}", work.join("; ")),
         "use the form that avoids the work (CREATE INDEX CONCURRENTLY; NOT VALID then VALIDATE; a \
          new column with a batched backfill; a batched data migration), or run it in a \
          maintenance window (`-- xtask: maintenance-window`)"
@@ -343,55 +343,95 @@ fn describe_blocking_work(trace: &StatementTrace) -> Vec<String> {
         .collect()
 }
 
-/// The pre-existing tables a statement changed in bulk: more than a few rows, or rows found by a
-/// full scan or a non-unique index (so in production: every row that matches). For a data change,
-/// traced with sequential scans discouraged, a full read of any pre-existing table counts too.
-fn large_data_changes(trace: &StatementTrace, data_change: bool) -> Vec<String> {
+/// What the trace says of a statement's data change.
+enum Rows {
+    /// It changed rows in bulk, or found the rows to change by reading a whole table: why.
+    Large(Vec<String>),
+    /// It found a few rows through unique indexes and changed at most those.
+    Bounded,
+    /// Not a data change, or the generated rows could not tell (an empty table, no row matched
+    /// and nothing proves a key lookup): the rules' verdict stands.
+    Unknown,
+}
+
+/// Judges a data change by the rows PostgreSQL read and changed in pre-existing tables. With
+/// sequential scans discouraged, a whole table read means no index narrows the condition; a
+/// lookup through a unique index that read part of a table of several rows is a key lookup.
+fn judge_rows(trace: &StatementTrace, data_change: bool) -> Rows {
+    if !data_change {
+        return Rows::Unknown;
+    }
+    // The tables it writes: rows changed, or the write lock it took even when no generated row
+    // matched.
+    let written: BTreeSet<&str> = trace
+        .rows_changed
+        .keys()
+        .map(String::as_str)
+        .chain(
+            trace
+                .locks
+                .iter()
+                .filter(|lock| {
+                    lock.index.is_none() && lock.new && lock.mode == LockMode::RowExclusive
+                })
+                .map(|lock| lock.table.as_str()),
+        )
+        .collect();
+    let table_rows = |table: &str| trace.table_rows.get(table).copied().unwrap_or(0);
+    let read_whole = |table: &str| {
+        trace.scanned.iter().any(|scanned| scanned == table)
+            || (table_rows(table) >= 2
+                && trace.rows_read.get(table).copied().unwrap_or(0) >= table_rows(table))
+    };
     let mut large = Vec::new();
-    for (table, rows) in &trace.rows_changed {
-        let scanned = trace.scanned.contains(table);
-        let non_unique = trace
+    for table in &written {
+        let changed = trace.rows_changed.get(*table).copied().unwrap_or(0);
+        if changed > FEW_ROWS {
+            large.push(format!("changed {changed} rows of {table}"));
+        } else if read_whole(table) {
+            large.push(format!(
+                "found the rows of {table} to change by reading all of it (no index narrows the condition)"
+            ));
+        } else if let Some((index, _, _)) = trace
             .index_scans
             .iter()
-            .find(|(_, scanned_table, unique)| scanned_table == table && !unique);
-        let mut why = String::new();
-        if *rows > FEW_ROWS {
-            let _ = write!(why, "changed {rows} rows of {table}");
-        } else if scanned {
-            let _ = write!(
-                why,
-                "changed rows of {table} found by reading the whole table (no index serves the condition)"
-            );
-        } else if let Some((index, _, _)) = non_unique {
-            let _ = write!(
-                why,
-                "changed rows of {table} found through the non-unique index {index} (every matching row in production)"
-            );
-        }
-        if !why.is_empty() {
-            large.push(why);
+            .find(|(_, scanned, unique)| scanned == table && !unique)
+        {
+            large.push(format!(
+                "found the rows of {table} to change through the non-unique index {index} (every matching row in production)"
+            ));
         }
     }
-    if data_change {
-        let read_tables: BTreeSet<&String> = trace.rows_read.keys().chain(&trace.scanned).collect();
-        for table in read_tables {
-            let read = trace.rows_read.get(table).copied().unwrap_or(0);
-            let rows = trace.table_rows.get(table).copied().unwrap_or(0);
-            // A condition on a key reads one row of several; one that reads them all reads all
-            // of the production table too, whatever index it walked.
-            let whole = trace.scanned.contains(table) || (rows >= 2 && read >= rows);
-            if whole && !trace.rows_changed.contains_key(table) {
-                large.push(format!(
-                    "read every row of {table} in a data change (no index narrows its condition)"
-                ));
-            } else if whole && large.iter().all(|why| !why.contains(table.as_str())) {
-                large.push(format!(
-                    "changed rows of {table} found by reading all of it (no index narrows the condition)"
-                ));
-            }
+    // Copying or aggregating a whole table takes as long as the table is large, whatever it
+    // writes.
+    for table in trace.rows_read.keys().chain(&trace.scanned) {
+        if !written.contains(table.as_str())
+            && read_whole(table)
+            && large.iter().all(|why| !why.contains(table.as_str()))
+        {
+            large.push(format!(
+                "read every row of {table} (no index narrows the condition)"
+            ));
         }
     }
-    large
+    if !large.is_empty() {
+        return Rows::Large(large);
+    }
+    let key_lookup = trace
+        .index_scans
+        .iter()
+        .any(|(_, table, unique)| *unique && written.contains(table.as_str()));
+    let bounded = key_lookup
+        && trace.scanned.is_empty()
+        && trace.index_scans.iter().all(|(_, _, unique)| *unique)
+        && written
+            .iter()
+            .all(|table| table_rows(table) >= 2 && !read_whole(table));
+    if bounded {
+        Rows::Bounded
+    } else {
+        Rows::Unknown
+    }
 }
 
 #[cfg(test)]
