@@ -406,14 +406,26 @@ fn apply_after_failure(
     let tables: Vec<String> = client
         .query(
             "SELECT c.oid::regclass::text FROM pg_class c
-             WHERE c.relkind IN ('r', 'p') AND c.relname = ANY ($1) AND pg_table_is_visible(c.oid)",
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.relkind IN ('r', 'p') AND c.relname = ANY ($1) AND pg_table_is_visible(c.oid)
+               AND n.nspname NOT IN ('pg_catalog', 'information_schema')",
             &[&names],
         )?
         .iter()
         .map(|row| row.get(0))
         .collect();
     if !tables.is_empty() {
-        client.batch_execute(&format!("TRUNCATE {} CASCADE", tables.join(", ")))?;
+        if let Err(error) = client.batch_execute(&format!("TRUNCATE {} CASCADE", tables.join(", ")))
+        {
+            if error.is_closed() {
+                return Err(error.into());
+            }
+            warnings.push(format!(
+                "not applied, so the migrations after it meet the schema without it: {}",
+                sql_error_message(&first)
+            ));
+            return Ok(());
+        }
     }
     match apply(client, script) {
         Ok(()) => warnings.push(format!(

@@ -291,3 +291,56 @@ fn deploy_db_dry_run_shows_each_statements_lock_work_and_target_size() {
     );
     assert_eq!(fixture.applied(), [1], "a dry run changes nothing");
 }
+
+#[test]
+fn a_migration_refused_over_generated_rows_is_applied_again_and_the_history_goes_on() {
+    let fixture = Fixture::new();
+    fixture
+        .migration(1, "create_t", TABLE, "DROP TABLE t;")
+        .migration(
+            2,
+            "tighten",
+            "-- Reads nothing from pg_class; the word must not make the trace touch catalogs.\n\
+             ALTER TABLE t ADD CONSTRAINT t_a_negative CHECK (a < 0);",
+            "ALTER TABLE t DROP CONSTRAINT t_a_negative;",
+        )
+        .migration(
+            3,
+            "more",
+            "ALTER TABLE t ADD COLUMN c int;",
+            "ALTER TABLE t DROP COLUMN c;",
+        );
+    let run = lint(&fixture, &["--format", "json"]);
+    assert!(!run.stderr.contains("trace unavailable"), "{run:?}");
+    let json: Value = serde_json::from_str(&run.stdout).unwrap();
+    let file = |name: &str| {
+        json["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|file| file["path"].as_str().unwrap().ends_with(name))
+            .unwrap()
+            .clone()
+    };
+    let tighten = file("V0002__tighten.sql");
+    assert!(
+        tighten["trace"]["failure"]
+            .as_str()
+            .is_some_and(|failure| failure.contains("violated by some row")),
+        "{tighten:#}"
+    );
+    assert!(
+        tighten["trace"]["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|warning| warning
+                .as_str()
+                .unwrap()
+                .starts_with("applied without its generated rows")),
+        "{tighten:#}"
+    );
+    let more = file("V0003__more.sql");
+    assert!(more["trace"]["failure"].is_null(), "{more:#}");
+    assert_eq!(more["trace"]["statements"][0]["ran"], true, "{more:#}");
+}
