@@ -596,7 +596,7 @@ pub enum Class<'a> {
 }
 
 /// A statement kind's class and its name (the parse node's).
-pub fn statement_kind(node: &NodeEnum) -> (String, Class<'_>) {
+pub fn statement_kind(node: &NodeEnum) -> Class<'_> {
     use NodeEnum as N;
     let class = match node {
         N::CreateStmt(_)
@@ -708,7 +708,7 @@ pub fn statement_kind(node: &NodeEnum) -> (String, Class<'_>) {
         },
         _ => Class::Unknown,
     };
-    (node_name(node), class)
+    class
 }
 
 /// `ADD CONSTRAINT ... NOT VALID` on a domain: checked for new values only.
@@ -719,8 +719,9 @@ fn adds_not_valid(alter: &pg_query::protobuf::AlterDomainStmt) -> bool {
     )
 }
 
-/// The parse node's name (`CopyStmt`): the one name every statement kind has.
-fn node_name(node: &NodeEnum) -> String {
+/// The parse node's name (`CopyStmt`): the one name every statement kind has. It prints the
+/// whole tree, so it is asked for only when a message needs it.
+pub fn node_name(node: &NodeEnum) -> String {
     let debug = format!("{node:?}");
     debug
         .split_once('(')
@@ -853,7 +854,8 @@ mod tests {
     fn statement_kinds_are_classified() {
         let kind = |sql: &str| {
             let parsed = sql::parse(sql);
-            let (name, class) = statement_kind(&parsed.statements[0].node);
+            let node = &parsed.statements[0].node;
+            let (name, class) = (node_name(node), statement_kind(node));
             (name, class == Class::Safe, matches!(class, Class::Unknown))
         };
         assert_eq!(

@@ -32,7 +32,7 @@ pub(crate) const SPEC: Spec = Spec {
 };
 
 fn check(statement: &Statement, context: &Context) -> Vec<Finding> {
-    match forms::statement_kind(&statement.node).1 {
+    match forms::statement_kind(&statement.node) {
         Class::Risky { reason, relation } => {
             if relation.is_some_and(|relation| context.is_new_table(relation)) {
                 return Vec::new();

@@ -24,10 +24,10 @@ pub(crate) const SPEC: Spec = Spec {
 };
 
 fn check(statement: &Statement, context: &Context) -> Vec<Finding> {
-    let (kind, class) = forms::statement_kind(&statement.node);
-    if class != Class::Unknown {
+    if forms::statement_kind(&statement.node) != Class::Unknown {
         return Vec::new();
     }
+    let kind = forms::node_name(&statement.node);
     vec![context.finding(
         Rule::UnclassifiedStatement,
         statement.start,
