@@ -240,11 +240,10 @@ pub fn cross_check(findings: &mut Vec<Finding>, plan: &Plan, trace: &ScriptTrace
             match confirmed {
                 Some(true) => {
                     finding.source = Source::Confirmed;
-                    lock_seen |= matches!(
-                        role,
-                        TraceRole::Lock | TraceRole::Static | TraceRole::Unknown
-                    );
-                    rows_seen |= matches!(role, TraceRole::Rows | TraceRole::Unknown);
+                    // A confirmed finding already fails the statement; the trace line beside
+                    // it shows the lock it ran under.
+                    lock_seen = true;
+                    rows_seen = true;
                 }
                 Some(false) => {
                     finding.source = Source::ClearedByTrace;
