@@ -30,18 +30,18 @@ fn lint(fixture: &Fixture, extra: &[&str]) -> Run {
     support::run(command)
 }
 
-fn v2(json: &Value) -> &Value {
+/// The report of the file whose path ends with `name`.
+fn report<'a>(json: &'a Value, name: &str) -> &'a Value {
     json["files"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|file| {
-            file["path"]
-                .as_str()
-                .unwrap()
-                .ends_with("V0002__change.sql")
-        })
-        .unwrap()
+        .find(|file| file["path"].as_str().unwrap().ends_with(name))
+        .unwrap_or_else(|| panic!("{name} not in {json:#}"))
+}
+
+fn v2(json: &Value) -> &Value {
+    report(json, "V0002__change.sql")
 }
 
 /// The findings on a line of V2's SQL (after its four documentation lines): (rule, source).
@@ -218,17 +218,7 @@ fn a_file_that_does_not_parse_is_reported_and_the_others_are_still_traced() {
         "{file:#}"
     );
     assert!(file["trace"].is_null(), "{file:#}");
-    let v1 = json["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|file| {
-            file["path"]
-                .as_str()
-                .unwrap()
-                .ends_with("V0001__create_t.sql")
-        })
-        .unwrap();
+    let v1 = report(&json, "V0001__create_t.sql");
     assert!(v1["trace"]["statements"].is_array(), "{v1:#}");
 }
 
@@ -313,16 +303,7 @@ fn a_migration_refused_over_generated_rows_is_applied_again_and_the_history_goes
     let run = lint(&fixture, &["--format", "json"]);
     assert!(!run.stderr.contains("trace unavailable"), "{run:?}");
     let json: Value = serde_json::from_str(&run.stdout).unwrap();
-    let file = |name: &str| {
-        json["files"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|file| file["path"].as_str().unwrap().ends_with(name))
-            .unwrap()
-            .clone()
-    };
-    let tighten = file("V0002__tighten.sql");
+    let tighten = report(&json, "V0002__tighten.sql");
     assert!(
         tighten["trace"]["failure"]
             .as_str()
@@ -340,7 +321,7 @@ fn a_migration_refused_over_generated_rows_is_applied_again_and_the_history_goes
                 .starts_with("applied without its generated rows")),
         "{tighten:#}"
     );
-    let more = file("V0003__more.sql");
+    let more = report(&json, "V0003__more.sql");
     assert!(more["trace"]["failure"].is_null(), "{more:#}");
     assert_eq!(more["trace"]["statements"][0]["ran"], true, "{more:#}");
 }
