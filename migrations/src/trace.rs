@@ -478,7 +478,7 @@ impl Tracer<'_> {
             let after = self.relations.observe(client, self.observe)?;
             trace
                 .statements
-                .push(self.compare(&before, &after, duration, false)?);
+                .push(self.compare(&before, &after, duration, false));
             before = after;
         }
         client.batch_execute("COMMIT")
@@ -519,7 +519,7 @@ impl Tracer<'_> {
                 (before, started.elapsed())
             };
             let after = self.relations.observe(client, self.observe)?;
-            let mut statement_trace = self.compare(&before, &after, duration, ran_alone)?;
+            let mut statement_trace = self.compare(&before, &after, duration, ran_alone);
             statement_trace.concurrently = ran_alone && statement.concurrently;
             trace.statements.push(statement_trace);
             if !ran_alone {
@@ -535,7 +535,7 @@ impl Tracer<'_> {
         after: &Observation,
         duration: Duration,
         ran_alone: bool,
-    ) -> Result<StatementTrace, postgres::Error> {
+    ) -> StatementTrace {
         let (mut trace, touched) = self.relations.compare(before, after);
         trace.duration = duration;
         trace.ran_alone = ran_alone;
@@ -551,7 +551,7 @@ impl Tracer<'_> {
                 trace.table_rows.insert(table, *rows);
             }
         }
-        Ok(trace)
+        trace
     }
 }
 
