@@ -111,6 +111,9 @@ pub struct Directives {
     /// `-- xtask: batched TABLE KEY [batch-time=200ms] [pause=0ms] [batch-size=1000]`: a data
     /// migration run in short transactions over key ranges, resumable (see [`Batched`]).
     pub batched: Option<Batched>,
+    /// `-- xtask: rollback-data-hazard -- reason`: the round-trip's data hazard (a step that fails
+    /// only once rows exist) is accepted, and why.
+    pub data_hazard: Option<String>,
 }
 
 /// How a batched data migration walks its table. Its script is one statement that changes the
@@ -293,6 +296,17 @@ fn parse_directive(
                 )))
             }
         },
+        (Some("rollback-data-hazard"), None, None) => {
+            match reason.filter(|reason| !reason.is_empty()) {
+                Some(reason) => directives.data_hazard = Some(reason.to_owned()),
+                None => {
+                    return Err(error(
+                        "`rollback-data-hazard` needs a reason: `-- xtask: rollback-data-hazard -- why rows cannot meet it`"
+                            .into(),
+                    ))
+                }
+            }
+        }
         (Some("allow"), None, _) => {
             return Err(error(
                 "`allow` needs a rule name and a reason: `-- xtask: allow RULE -- reason`".into(),
@@ -300,7 +314,7 @@ fn parse_directive(
         }
         _ => {
             return Err(error(format!(
-                "unknown directive `{text}`; known: no-transaction, maintenance-window, allow RULE -- reason, batched TABLE KEY"
+                "unknown directive `{text}`; known: no-transaction, maintenance-window, allow RULE -- reason, batched TABLE KEY, rollback-data-hazard -- reason"
             )))
         }
     }

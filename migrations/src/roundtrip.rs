@@ -5,8 +5,8 @@
 //! A transactional pair runs in one transaction, snapshots taken between the steps:
 //!
 //! ```text
-//! snapshot; SAVEPOINT before_up; up; snapshot; SAVEPOINT after_up; <generated rows>; down;
-//! snapshot; SAVEPOINT after_down; up again; snapshot; ROLLBACK TO after_up; COMMIT
+//! snapshot; SAVEPOINT before_up; up; SAVEPOINT after_up; snapshot; <generated rows>; down;
+//! SAVEPOINT after_down; snapshot; up again; snapshot; ROLLBACK TO after_up; COMMIT
 //! ```
 //!
 //! Snapshots read only the objects the pair's SQL names, so a step costs what the migration
@@ -15,13 +15,22 @@
 //! the snapshots are taken again over both, going back through the savepoints. Without the
 //! privilege to create event triggers, or for scripts outside a transaction, whole-schema
 //! snapshots are taken instead.
+//!
+//! A step that fails with generated rows runs again without them (back to `after_up`): if it
+//! passes then, the failure is a data hazard (`Cause::Data`: the rollback breaks once rows
+//! exist), otherwise a defect (`Cause::Schema`). Where one shared transaction changes the outcome
+//! (an enum label added by the up cannot be used before it commits), the pair runs as a deploy
+//! runs it: the up committed, then down and re-up in a transaction that is rolled back. Generated
+//! rows never outlive the migration's check: rolled back with it, or, around scripts that must
+//! run outside a transaction, deleted by the transaction id that made them.
 
+use postgres::error::SqlState;
 use postgres::{Client, GenericClient};
 
 use crate::model::{Migration, Script, Version};
 use crate::runner::describe_sql_error;
-use crate::schema::data::fill_tables;
-use crate::schema::{Difference, DifferenceKind, Scope, Snapshot, SnapshotReader};
+use crate::schema::data::{fill_tables, Filled};
+use crate::schema::{Difference, Scope, Snapshot, SnapshotReader};
 use crate::source::MigrationSet;
 
 const SCOPE_SETUP: &str = include_str!("schema/scope.sql");
@@ -43,6 +52,33 @@ impl Step {
     }
 }
 
+/// Why a migration failed the round-trip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// It fails, or leaves a different schema, with no rows at all: a defect of the scripts.
+    Schema,
+    /// It fails only once the tables hold rows: a rollback that breaks on real data.
+    Data,
+}
+
+impl Cause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::Schema => "schema",
+            Cause::Data => "data",
+        }
+    }
+}
+
+/// Where a data hazard struck, as PostgreSQL reported it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hazard {
+    pub table: Option<String>,
+    pub column: Option<String>,
+    /// The offending value, or PostgreSQL's detail naming it (`Key (email)=(x1) is duplicated.`).
+    pub value: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MigrationReport {
     pub version: Version,
@@ -50,13 +86,23 @@ pub struct MigrationReport {
     /// The step that failed, `None` when the migration passed.
     pub failed_step: Option<Step>,
     pub error: Option<String>,
+    /// Set with `failed_step`.
+    pub cause: Option<Cause>,
+    /// For a data hazard: the table, column and value that broke the step.
+    pub hazard: Option<Hazard>,
+    /// The reason given by `-- xtask: rollback-data-hazard -- reason`, when a data hazard was found.
+    pub acknowledged: Option<String>,
     pub differences: Vec<String>,
     pub warnings: Vec<String>,
+    /// Every table the scripts name that existed after the up got generated rows before the down.
+    pub filled: bool,
 }
 
 impl MigrationReport {
+    /// Passed, or failed only on data with the hazard acknowledged.
     pub fn passed(&self) -> bool {
         self.failed_step.is_none()
+            || (self.cause == Some(Cause::Data) && self.acknowledged.is_some())
     }
 }
 
@@ -91,6 +137,7 @@ pub fn run(
             if let Err(error) = execute(client, &migration.up) {
                 let mut report = report_for(migration);
                 report.failed_step = Some(Step::Up);
+                report.cause = Some(Cause::Schema);
                 report.error = Some(describe_sql_error(&migration.up, &error));
                 migrations.push(report);
             }
@@ -98,11 +145,14 @@ pub fn run(
         }
         let transactional =
             !migration.up.directives.no_transaction && !migration.down.directives.no_transaction;
-        let report = if transactional {
-            in_one_transaction(client, &reader, migration, scoped, options)?
-        } else {
-            step_by_step(client, &reader, migration, options)?
+        let mut report = match transactional {
+            true => match in_one_transaction(client, &reader, migration, scoped, options)? {
+                Some(report) => report,
+                None => step_by_step(client, &reader, migration, options)?,
+            },
+            false => step_by_step(client, &reader, migration, options)?,
         };
+        acknowledge(&mut report, migration);
         migrations.push(report);
     }
     Ok(Report { migrations, scoped })
@@ -114,8 +164,31 @@ fn report_for(migration: &Migration) -> MigrationReport {
         name: migration.name.clone(),
         failed_step: None,
         error: None,
+        cause: None,
+        hazard: None,
+        acknowledged: None,
         differences: Vec::new(),
         warnings: Vec::new(),
+        filled: true,
+    }
+}
+
+/// Applies `-- xtask: rollback-data-hazard -- reason` from either file to a data hazard, and
+/// says so when there is none for it to cover.
+fn acknowledge(report: &mut MigrationReport, migration: &Migration) {
+    let reason = [&migration.up, &migration.down]
+        .into_iter()
+        .find_map(|script| script.directives.data_hazard.clone());
+    let Some(reason) = reason else {
+        return;
+    };
+    if report.cause == Some(Cause::Data) {
+        report.acknowledged = Some(reason);
+    } else if report.passed() {
+        report.warnings.push(
+            "`rollback-data-hazard` is declared but the rollback met no data hazard: the directive can go"
+                .to_owned(),
+        );
     }
 }
 
@@ -127,20 +200,70 @@ fn install_scope_recorder(client: &mut Client) -> Result<bool, postgres::Error> 
             transaction.commit()?;
             Ok(true)
         }
-        Err(error) if error.code() == Some(&postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) => {
-            Ok(false)
-        }
+        Err(error) if error.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) => Ok(false),
         Err(error) => Err(error),
     }
 }
 
+/// A step that failed.
+#[derive(Debug)]
+struct Failure {
+    step: Step,
+    message: String,
+    code: Option<SqlState>,
+    hazard: Hazard,
+}
+
+impl Failure {
+    /// The up's new enum label used before the up committed: one shared transaction's artefact.
+    fn needs_committed_up(&self) -> bool {
+        self.code == Some(SqlState::UNSAFE_NEW_ENUM_VALUE_USAGE)
+    }
+}
+
+/// What the down and the re-up did after one up.
+struct Pass {
+    failure: Option<Failure>,
+    after_down: Option<Snapshot>,
+    after_reup: Option<Snapshot>,
+}
+
+impl Pass {
+    fn needs_committed_up(&self) -> bool {
+        self.failure
+            .as_ref()
+            .is_some_and(Failure::needs_committed_up)
+    }
+}
+
+/// Records a failure in the report: `first`, met with rows, and `without_rows`, the same steps
+/// run again on empty tables (`None` when no rows were generated, so there was nothing to retry).
+fn record_failure(
+    report: &mut MigrationReport,
+    first: Failure,
+    without_rows: Option<Option<Failure>>,
+) {
+    let (failure, cause) = match without_rows {
+        Some(None) => (first, Cause::Data),
+        Some(Some(again)) => (again, Cause::Schema),
+        None => (first, Cause::Schema),
+    };
+    report.failed_step = Some(failure.step);
+    report.error = Some(failure.message);
+    report.cause = Some(cause);
+    if cause == Cause::Data {
+        report.hazard = Some(failure.hazard);
+    }
+}
+
+/// `None` when the pair must run with its up committed first (see the module documentation).
 fn in_one_transaction(
     client: &mut Client,
     reader: &SnapshotReader,
     migration: &Migration,
     scoped: bool,
     options: &Options,
-) -> Result<MigrationReport, postgres::Error> {
+) -> Result<Option<MigrationReport>, postgres::Error> {
     let mut report = report_for(migration);
     let named = mentioned_names(&[&migration.up.sql, &migration.down.sql]);
     let scope = if scoped {
@@ -157,44 +280,54 @@ fn in_one_transaction(
         "SAVEPOINT before_up"
     })?;
     let before = reader.read(&mut transaction, scope)?;
-    if !run_script(
+    if let Some(failure) = run_script(
         &mut transaction,
         &migration.up,
         Step::Up,
         "SAVEPOINT after_up",
-        &mut report,
     )? {
         // Nothing to rebuild: the failed up is rolled back and the next migration meets the
         // schema as it was. Ours stays unapplied, which the next ones will show if they need it.
-        return Ok(report);
+        record_failure(&mut report, failure, None);
+        return Ok(Some(report));
     }
     let after_up = reader.read(&mut transaction, scope)?;
-    report
-        .warnings
-        .extend(fill_tables(&mut transaction, &named));
-    if !run_script(
-        &mut transaction,
-        &migration.down,
-        Step::Down,
-        // The re-up touches what the up touched: not recording it again saves the triggers' work.
-        "SAVEPOINT after_down; SET LOCAL bomizzel.record = off",
-        &mut report,
-    )? {
-        // Rebuild: keep the state right after the up, and go on.
+    let filled = fill_tables(&mut transaction, &named);
+    let first = down_and_reup(&mut transaction, reader, scope, migration)?;
+    let pass = match first.failure {
+        Some(_) if first.needs_committed_up() => None,
+        Some(failure) if !filled.tables.is_empty() => {
+            transaction.batch_execute("ROLLBACK TO SAVEPOINT after_up")?;
+            let mut again = down_and_reup(&mut transaction, reader, scope, migration)?;
+            if again.needs_committed_up() {
+                None
+            } else {
+                record_failure(&mut report, failure, Some(again.failure.take()));
+                Some(again)
+            }
+        }
+        Some(failure) => {
+            record_failure(&mut report, failure, None);
+            Some(Pass {
+                failure: None,
+                ..first
+            })
+        }
+        None => Some(first),
+    };
+    let Some(pass) = pass else {
+        transaction.rollback()?;
+        return Ok(None);
+    };
+    note_fill(&mut report, &filled);
+    let Some(after_down) = pass.after_down else {
+        // The down failed: keep the state right after the up, and go on.
         transaction.batch_execute("ROLLBACK TO SAVEPOINT after_up")?;
         transaction.commit()?;
-        return Ok(report);
-    }
-    let after_down = reader.read(&mut transaction, scope)?;
-    // A failed re-up is often a down that did not restore: compare what the down left either way.
-    let reup_ran = run_script(&mut transaction, &migration.up, Step::Reup, "", &mut report)?;
-    if !reup_ran {
-        transaction.batch_execute("ROLLBACK TO SAVEPOINT after_down")?;
-    }
-    let after_reup = match reup_ran {
-        true => Some(reader.read(&mut transaction, scope)?),
-        false => None,
+        return Ok(Some(report));
     };
+    let after_reup = pass.after_reup;
+    let reup_ran = after_reup.is_some();
     let unnamed = touched_beyond(&mut transaction, scoped, &named)?;
     let (before, after_down, after_up, after_reup) = if unnamed.is_empty() {
         transaction.batch_execute("ROLLBACK TO SAVEPOINT after_up")?;
@@ -233,7 +366,46 @@ fn in_one_transaction(
         after_reup.as_ref(),
         options,
     );
-    Ok(report)
+    Ok(Some(report))
+}
+
+/// Runs the down, then the re-up, inside the caller's transaction, snapshotting after each. A
+/// failed re-up is rolled back to `after_down`: often it is a down that did not restore, which
+/// the comparison of what the down left then shows.
+fn down_and_reup(
+    transaction: &mut impl GenericClient,
+    reader: &SnapshotReader,
+    scope: Scope<'_>,
+    migration: &Migration,
+) -> Result<Pass, postgres::Error> {
+    // The re-up touches what the up touched: not recording it again saves the triggers' work.
+    let then = "SAVEPOINT after_down; SET LOCAL bomizzel.record = off";
+    if let Some(failure) = run_script(transaction, &migration.down, Step::Down, then)? {
+        return Ok(Pass {
+            failure: Some(failure),
+            after_down: None,
+            after_reup: None,
+        });
+    }
+    let after_down = reader.read(transaction, scope)?;
+    let failure = run_script(transaction, &migration.up, Step::Reup, "")?;
+    let after_reup = match failure {
+        Some(_) => {
+            transaction.batch_execute("ROLLBACK TO SAVEPOINT after_down")?;
+            None
+        }
+        None => Some(reader.read(transaction, scope)?),
+    };
+    Ok(Pass {
+        failure,
+        after_down: Some(after_down),
+        after_reup,
+    })
+}
+
+fn note_fill(report: &mut MigrationReport, filled: &Filled) {
+    report.filled = filled.unfilled.is_empty();
+    report.warnings.extend(filled.warnings());
 }
 
 /// The identifiers a script mentions: unquoted words folded to lower case as PostgreSQL folds
@@ -294,7 +466,10 @@ fn touched_beyond(
         .collect())
 }
 
-/// For scripts that must run outside a transaction: whole-schema snapshots between real steps.
+/// The pair as a deploy runs it, with whole-schema snapshots between real steps: the up
+/// committed on its own. Down and re-up then run in one transaction that is rolled back when both
+/// can; around a script that must run outside a transaction they commit, and the generated rows
+/// are deleted afterwards by the id of the transaction that made them.
 fn step_by_step(
     client: &mut Client,
     reader: &SnapshotReader,
@@ -302,35 +477,166 @@ fn step_by_step(
     options: &Options,
 ) -> Result<MigrationReport, postgres::Error> {
     let mut report = report_for(migration);
+    let named = mentioned_names(&[&migration.up.sql, &migration.down.sql]);
     let before = reader.read(client, Scope::All)?;
-    if !run_script(client, &migration.up, Step::Up, "", &mut report)? {
+    if let Some(failure) = run_alone(client, &migration.up, Step::Up)? {
+        record_failure(&mut report, failure, None);
         return Ok(report);
     }
     let after_up = reader.read(client, Scope::All)?;
-    // The generator uses savepoints, so it needs a transaction even here.
-    let mut transaction = client.transaction()?;
-    report.warnings.extend(fill_tables(
-        &mut transaction,
-        &mentioned_names(&[&migration.up.sql, &migration.down.sql]),
-    ));
-    transaction.commit()?;
-    if !run_script(client, &migration.down, Step::Down, "", &mut report)? {
-        return Ok(report);
-    }
-    let after_down = reader.read(client, Scope::All)?;
-    let after_reup = match run_script(client, &migration.up, Step::Reup, "", &mut report)? {
-        true => Some(reader.read(client, Scope::All)?),
-        false => None,
+    let transactional =
+        !migration.up.directives.no_transaction && !migration.down.directives.no_transaction;
+    let pass = if transactional {
+        let mut transaction = client.transaction()?;
+        transaction.batch_execute("SAVEPOINT after_up")?;
+        let filled = fill_tables(&mut transaction, &named);
+        note_fill(&mut report, &filled);
+        let mut pass = down_and_reup(&mut transaction, reader, Scope::All, migration)?;
+        if let Some(failure) = pass.failure.take() {
+            let again = match filled.tables.is_empty() {
+                true => None,
+                false => {
+                    transaction.batch_execute("ROLLBACK TO SAVEPOINT after_up")?;
+                    pass = down_and_reup(&mut transaction, reader, Scope::All, migration)?;
+                    Some(pass.failure.take())
+                }
+            };
+            record_failure(&mut report, failure, again);
+        }
+        transaction.rollback()?;
+        pass
+    } else {
+        committed_down_and_reup(client, reader, migration, &named, &mut report)?
     };
-    compare(
-        &mut report,
-        &before,
-        &after_down,
-        &after_up,
-        after_reup.as_ref(),
-        options,
-    );
+    if let Some(after_down) = &pass.after_down {
+        compare(
+            &mut report,
+            &before,
+            after_down,
+            &after_up,
+            pass.after_reup.as_ref(),
+            options,
+        );
+    }
     Ok(report)
+}
+
+/// Down and re-up where one of them must run outside a transaction: each step commits, so the
+/// generated rows are committed too, and removed at the end. A step that fails with rows runs
+/// again once they are gone.
+fn committed_down_and_reup(
+    client: &mut Client,
+    reader: &SnapshotReader,
+    migration: &Migration,
+    named: &[String],
+    report: &mut MigrationReport,
+) -> Result<Pass, postgres::Error> {
+    let mut rows = Some(GeneratedRows::make(client, named, report)?);
+    let mut pass = Pass {
+        failure: None,
+        after_down: None,
+        after_reup: None,
+    };
+    for (step, script) in [(Step::Down, &migration.down), (Step::Reup, &migration.up)] {
+        let Some(failure) = run_alone(client, script, step)? else {
+            let snapshot = reader.read(client, Scope::All)?;
+            match step {
+                Step::Down => pass.after_down = Some(snapshot),
+                _ => pass.after_reup = Some(snapshot),
+            }
+            continue;
+        };
+        let again = match rows.take().filter(|rows| !rows.filled.tables.is_empty()) {
+            Some(rows) => {
+                rows.remove(client, report);
+                Some(run_alone(client, script, step)?)
+            }
+            None => None,
+        };
+        let passed_again = matches!(again, Some(None));
+        record_failure(report, failure, again);
+        if !passed_again {
+            break;
+        }
+        let snapshot = reader.read(client, Scope::All)?;
+        match step {
+            Step::Down => pass.after_down = Some(snapshot),
+            _ => pass.after_reup = Some(snapshot),
+        }
+    }
+    if let Some(rows) = rows {
+        rows.remove(client, report);
+    }
+    Ok(pass)
+}
+
+/// Rows generated and committed for a pair that cannot run in one transaction.
+struct GeneratedRows {
+    filled: Filled,
+    /// The transaction ids that wrote them, `first..after` (the generator's savepoints each
+    /// have their own). Only this connection writes to a scratch database, so every row of these
+    /// tables with an `xmin` in that range is a generated one.
+    transaction_ids: (i64, i64),
+}
+
+impl GeneratedRows {
+    const TRANSACTION_ID: &'static str = "SELECT (pg_current_xact_id()::xid)::text::bigint";
+
+    fn make(
+        client: &mut Client,
+        named: &[String],
+        report: &mut MigrationReport,
+    ) -> Result<GeneratedRows, postgres::Error> {
+        let mut transaction = client.transaction()?;
+        let first: i64 = transaction.query_one(Self::TRANSACTION_ID, &[])?.get(0);
+        let filled = fill_tables(&mut transaction, named);
+        transaction.commit()?;
+        let after: i64 = client.query_one(Self::TRANSACTION_ID, &[])?.get(0);
+        note_fill(report, &filled);
+        Ok(GeneratedRows {
+            filled,
+            transaction_ids: (first, after),
+        })
+    }
+
+    /// Deletes the rows, children before parents. Rows a script rewrote carry a new `xmin` and
+    /// stay: each table where some stay is named in a warning.
+    fn remove(self, client: &mut Client, report: &mut MigrationReport) {
+        let (first, after) = self.transaction_ids;
+        for table in self.filled.tables.iter().rev() {
+            let deleted = client.execute(
+                &format!(
+                    "DELETE FROM {table} WHERE xmin::text::bigint >= $1 AND xmin::text::bigint < $2"
+                ),
+                &[&first, &after],
+            );
+            if let Err(error) = deleted {
+                report.warnings.push(format!(
+                    "generated rows stay in {table}: {}",
+                    error
+                        .as_db_error()
+                        .map_or_else(|| error.to_string(), |db| db.message().to_owned())
+                ));
+            }
+        }
+    }
+}
+
+/// Runs one script as the runner would: in its own transaction unless it must run outside one.
+fn run_alone(
+    client: &mut Client,
+    script: &Script,
+    step: Step,
+) -> Result<Option<Failure>, postgres::Error> {
+    if script.directives.no_transaction {
+        return run_script(client, script, step, "");
+    }
+    let mut transaction = client.transaction()?;
+    let failure = run_script(&mut transaction, script, step, "")?;
+    if failure.is_none() {
+        transaction.commit()?;
+    }
+    Ok(failure)
 }
 
 /// Runs a script as it is, a batched one over its whole key range.
@@ -345,15 +651,14 @@ pub(crate) fn execute(
 }
 
 /// Runs one script, then `then` in the same round trip (it follows the script, so PostgreSQL's
-/// error positions still point into the file). `Ok(false)`: the script failed, and the report
-/// says how; `Err`: the connection is gone.
+/// error positions still point into the file). `Ok(Some)`: the script failed, and how; `Err`:
+/// the connection is gone.
 fn run_script(
     client: &mut impl GenericClient,
     script: &Script,
     step: Step,
     then: &str,
-    report: &mut MigrationReport,
-) -> Result<bool, postgres::Error> {
+) -> Result<Option<Failure>, postgres::Error> {
     let outcome = match &script.directives.batched {
         Some(_) => execute(client, script).and_then(|()| {
             if then.is_empty() {
@@ -373,13 +678,24 @@ fn run_script(
         }
     };
     match outcome {
-        Ok(()) => Ok(true),
-        Err(error) if error.as_db_error().is_some() => {
-            report.failed_step = Some(step);
-            report.error = Some(describe_sql_error(script, &error));
-            Ok(false)
-        }
-        Err(error) => Err(error),
+        Ok(()) => Ok(None),
+        Err(error) => match error.as_db_error() {
+            Some(db) => Ok(Some(Failure {
+                step,
+                message: describe_sql_error(script, &error),
+                code: Some(db.code().clone()),
+                hazard: Hazard {
+                    table: db.table().map(str::to_owned),
+                    column: db.column().map(str::to_owned),
+                    value: if *db.code() == SqlState::NOT_NULL_VIOLATION {
+                        Some("NULL".to_owned())
+                    } else {
+                        db.detail().map(str::to_owned)
+                    },
+                },
+            })),
+            None => Err(error),
+        },
     }
 }
 
@@ -397,7 +713,7 @@ fn compare(
         let mut failed = false;
         for Difference { kind, text } in expected.diff(actual) {
             let text = format!("{label}: {text}");
-            if kind == DifferenceKind::ColumnOrder && !options.strict_column_order {
+            if !kind.fails(options.strict_column_order) {
                 report.warnings.push(text);
             } else {
                 failed = true;
@@ -409,6 +725,7 @@ fn compare(
                 (Step::Reup, Some(earlier)) => earlier,
                 _ => step,
             });
+            report.cause = Some(Cause::Schema);
         }
     };
     record(Step::Down, "after down", before, after_down);

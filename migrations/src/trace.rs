@@ -350,7 +350,8 @@ fn trace_script(
         &names,
         settings.rows_per_table.max(ROWS_PER_TABLE),
         Values::Every,
-    );
+    )
+    .warnings();
     fill.commit()?;
     if script.directives.batched.is_some() {
         apply(client, script)?;

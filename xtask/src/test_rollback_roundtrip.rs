@@ -2,7 +2,7 @@
 //! and its up runs again afterwards (see `migrations::roundtrip`).
 
 use anyhow::{Context, Result};
-use migrations::roundtrip::{self, Options, Report};
+use migrations::roundtrip::{self, Cause, Options, Report};
 use migrations::ScratchDatabase;
 use serde::Serialize;
 
@@ -12,6 +12,14 @@ use crate::flags::{Format, RoundtripArgs};
 #[derive(Serialize)]
 struct JsonReport<'a> {
     migrations: Vec<JsonMigration<'a>>,
+    coverage: Coverage,
+}
+
+/// How many checked migrations met rows in every table they name.
+#[derive(Serialize)]
+struct Coverage {
+    checked: usize,
+    filled: usize,
 }
 
 #[derive(Serialize)]
@@ -21,8 +29,19 @@ struct JsonMigration<'a> {
     result: &'static str,
     step: Option<&'static str>,
     error: Option<&'a str>,
+    cause: Option<&'static str>,
+    hazard: Option<JsonHazard<'a>>,
+    acknowledged: Option<&'a str>,
+    filled: bool,
     differences: &'a [String],
     warnings: &'a [String],
+}
+
+#[derive(Serialize)]
+struct JsonHazard<'a> {
+    table: Option<&'a str>,
+    column: Option<&'a str>,
+    value: Option<&'a str>,
 }
 
 pub fn run(args: &RoundtripArgs) -> Result<()> {
@@ -71,10 +90,22 @@ fn json(report: &Report) -> JsonReport<'_> {
                 result: if m.passed() { "passed" } else { "failed" },
                 step: m.failed_step.map(roundtrip::Step::as_str),
                 error: m.error.as_deref(),
+                cause: m.cause.map(Cause::as_str),
+                hazard: m.hazard.as_ref().map(|hazard| JsonHazard {
+                    table: hazard.table.as_deref(),
+                    column: hazard.column.as_deref(),
+                    value: hazard.value.as_deref(),
+                }),
+                acknowledged: m.acknowledged.as_deref(),
+                filled: m.filled,
                 differences: &m.differences,
                 warnings: &m.warnings,
             })
             .collect(),
+        coverage: Coverage {
+            checked: report.migrations.len(),
+            filled: report.migrations.iter().filter(|m| m.filled).count(),
+        },
     }
 }
 
@@ -96,10 +127,40 @@ pub fn text_lines(report: &Report) -> Vec<String> {
     let mut lines = Vec::new();
     for migration in &report.migrations {
         let label = migrations::model::label(migration.version, &migration.name);
-        lines.push(match migration.failed_step {
-            None => format!("{label:<width$}  passed"),
-            Some(step) => format!("{label:<width$}  FAILED at {}", step.as_str()),
-        });
+        lines.push(
+            match (
+                migration.failed_step,
+                migration.cause,
+                &migration.acknowledged,
+            ) {
+                (None, _, _) => format!("{label:<width$}  passed"),
+                (Some(step), Some(Cause::Data), Some(reason)) => format!(
+                    "{label:<width$}  passed, data hazard at {} acknowledged: {reason}",
+                    step.as_str()
+                ),
+                (Some(step), Some(Cause::Data), None) => format!(
+                    "{label:<width$}  FAILED at {}: data hazard (passes on empty tables; \
+                     acknowledge with `-- xtask: rollback-data-hazard -- reason`)",
+                    step.as_str()
+                ),
+                (Some(step), _, _) => format!("{label:<width$}  FAILED at {}", step.as_str()),
+            },
+        );
+        if let Some(hazard) = &migration.hazard {
+            let place = match (&hazard.table, &hazard.column) {
+                (Some(table), Some(column)) => format!("{table}.{column}"),
+                (Some(table), None) => table.clone(),
+                _ => "a generated row".to_owned(),
+            };
+            lines.push(format!(
+                "    hazard: {place}{}",
+                hazard
+                    .value
+                    .as_ref()
+                    .map(|value| format!(": {value}"))
+                    .unwrap_or_default()
+            ));
+        }
         lines.extend(migration.error.iter().map(|error| format!("    {error}")));
         lines.extend(
             migration
@@ -115,8 +176,9 @@ pub fn text_lines(report: &Report) -> Vec<String> {
         );
     }
     let passed = report.migrations.iter().filter(|m| m.passed()).count();
+    let filled = report.migrations.iter().filter(|m| m.filled).count();
     lines.push(format!(
-        "{} migrations: {passed} passed, {} failed{}",
+        "{} migrations: {passed} passed, {} failed; {filled} met rows in every table they name{}",
         report.migrations.len(),
         report.migrations.len() - passed,
         if report.scoped {

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use migrations::schema::{DifferenceKind, Scope, Snapshot};
+use migrations::schema::{Scope, Snapshot};
 use migrations::{history, statuses, MigrationSet, State};
 use postgres::Client;
 use serde::Serialize;
@@ -188,7 +188,7 @@ fn compare_with_snapshot(
         .diff(&live)
         .into_iter()
         .map(|difference| {
-            if difference.kind == DifferenceKind::ColumnOrder && !expect.strict_column_order {
+            if !difference.kind.fails(expect.strict_column_order) {
                 format!("warning: {difference} (snapshot -> live)")
             } else {
                 passed = false;

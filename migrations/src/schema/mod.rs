@@ -180,14 +180,13 @@ impl Snapshot {
                         if old == new {
                             continue;
                         }
-                        let text = format!("{object}: {attribute} {}", describe_change(old, new));
-                        differences.push(if attribute == COLUMN_ORDER {
-                            Difference {
-                                kind: DifferenceKind::ColumnOrder,
-                                text,
-                            }
-                        } else {
-                            Difference::definition(text)
+                        let (kind, change) = match (old, new) {
+                            (Some(old), Some(new)) => classify_change(attribute, old, new),
+                            _ => (DifferenceKind::Definition, describe_change(old, new)),
+                        };
+                        differences.push(Difference {
+                            kind,
+                            text: format!("{object}: {attribute} {change}"),
                         });
                     }
                 }
@@ -195,6 +194,94 @@ impl Snapshot {
         }
         differences
     }
+}
+
+/// What kind of difference two values of an attribute make, and how to say it. Text that
+/// differs only where no query can tell (whitespace, the order a `SELECT *` view lists its
+/// columns in after its table's order changed, a `'now'` literal PostgreSQL fixed when the view
+/// was made) is told apart from a real change.
+fn classify_change(attribute: &str, old: &String, new: &String) -> (DifferenceKind, String) {
+    if attribute == COLUMN_ORDER {
+        return (
+            DifferenceKind::ColumnOrder,
+            describe_change(Some(old), Some(new)),
+        );
+    }
+    let words = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if words(old) == words(new) {
+        let line = old
+            .lines()
+            .zip(new.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(0);
+        return (
+            DifferenceKind::Layout,
+            format!(
+                "differs only in whitespace, from line {}: {:?} -> {:?}",
+                line + 1,
+                old.lines().nth(line).unwrap_or(""),
+                new.lines().nth(line).unwrap_or("")
+            ),
+        );
+    }
+    if old.contains('\n') && same_lines_in_another_order(old, new) {
+        return (
+            DifferenceKind::ColumnOrder,
+            "lists the same columns in another order".to_owned(),
+        );
+    }
+    if without_time_literals(old) == without_time_literals(new) {
+        return (
+            DifferenceKind::Layout,
+            format!(
+                "differs only in a date or time literal that PostgreSQL fixed when the object was \
+                 created ('now', 'today'): {}",
+                describe_change(Some(old), Some(new))
+            ),
+        );
+    }
+    (
+        DifferenceKind::Definition,
+        describe_change(Some(old), Some(new)),
+    )
+}
+
+/// The lines of both, trimmed and without their trailing commas, are the same multiset.
+fn same_lines_in_another_order(old: &str, new: &str) -> bool {
+    fn sorted(text: &str) -> Vec<&str> {
+        let mut lines: Vec<&str> = text
+            .lines()
+            .map(|line| line.trim().trim_end_matches(',').trim_end())
+            .collect();
+        lines.sort_unstable();
+        lines
+    }
+    sorted(old) == sorted(new)
+}
+
+/// Quoted literals that read as a date or a time (`'2026-11-29 08:00:00'`) become `'…'`.
+fn without_time_literals(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find('\'') {
+        out.push_str(&rest[..=start]);
+        let after = &rest[start + 1..];
+        let end = after.find('\'').unwrap_or(after.len());
+        let literal = &after[..end];
+        let bytes = literal.as_bytes();
+        let dated = bytes.len() >= 10
+            && bytes[..4].iter().all(u8::is_ascii_digit)
+            && bytes[4] == b'-'
+            && bytes[7] == b'-';
+        out.push_str(if dated { "…" } else { literal });
+        rest = &after[end..];
+        if let Some(quote) = rest.strip_prefix('\'') {
+            out.push('\'');
+            rest = quote;
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `0 -> (none)`, or for multi-line values (function bodies, view definitions) the first line
@@ -233,12 +320,25 @@ pub enum DifferenceKind {
     Definition,
     /// Only the position of columns differs (a dropped and re-added column lands at the end).
     ColumnOrder,
+    /// Only the text differs where nothing can observe it (whitespace, a folded `'now'`).
+    Layout,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Difference {
     pub kind: DifferenceKind,
     pub text: String,
+}
+
+impl DifferenceKind {
+    /// Whether a check fails on this kind of difference, or only warns about it.
+    pub fn fails(self, strict_column_order: bool) -> bool {
+        match self {
+            DifferenceKind::Definition => true,
+            DifferenceKind::ColumnOrder => strict_column_order,
+            DifferenceKind::Layout => false,
+        }
+    }
 }
 
 impl Difference {
