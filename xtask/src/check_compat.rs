@@ -439,8 +439,7 @@ fn caused_by_schema(
     application: &Application,
     query: &RecordedQuery,
 ) -> Result<bool> {
-    if failure.code == SqlState::UNIQUE_VIOLATION || failure.code == SqlState::EXCLUSION_VIOLATION
-    {
+    if failure.code == SqlState::UNIQUE_VIOLATION || failure.code == SqlState::EXCLUSION_VIOLATION {
         // Generated values collide where the application's need not.
         return Ok(false);
     }
@@ -510,7 +509,9 @@ fn first_breaking_migrations(
             })?;
         let executions = execute_all(
             &mut client,
-            broken.iter().map(|suspect| (suspect.query, suspect.binding)),
+            broken
+                .iter()
+                .map(|suspect| (suspect.query, suspect.binding)),
         )?;
         for (index, (suspect, execution)) in broken.iter().zip(executions).enumerate() {
             // A query fails before the tables it reads exist: only a migration after which a

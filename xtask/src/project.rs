@@ -14,10 +14,7 @@ pub const MIGRATIONS_DIR: &str = "migrations/sql";
 
 /// The migrations folder: the one given, else `migrations/sql` of this workspace.
 pub fn migrations_dir(given: Option<&Path>) -> PathBuf {
-    given.map_or_else(
-        || shorten(&root().join(MIGRATIONS_DIR)),
-        Path::to_path_buf,
-    )
+    given.map_or_else(|| shorten(&root().join(MIGRATIONS_DIR)), Path::to_path_buf)
 }
 
 /// Default output locations live under `target/xtask`.

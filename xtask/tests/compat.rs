@@ -137,7 +137,8 @@ fn an_old_insert_that_leaves_out_a_new_not_null_column_fails_naming_column_and_m
     let run = check(&fixture, repo.path());
     run.assert_user_error(&["1 queries of the application at v1 break"]);
     assert!(
-        run.stdout.contains("violates not-null constraint (column queues.sla_hours)"),
+        run.stdout
+            .contains("violates not-null constraint (column queues.sla_hours)"),
         "{run}"
     );
     assert!(
