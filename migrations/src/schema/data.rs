@@ -776,9 +776,16 @@ pub fn literal_for_type(
         type_name,
         type_oid,
         needs_value: true,
-        parent: None,
+        reference: None,
     };
-    generated_value(client, &parameter, row)
+    Generator {
+        client,
+        values: Values::Every,
+        rows: 1,
+        templates: HashMap::new(),
+        filled: Filled::default(),
+    }
+    .value(&parameter, row, row)
 }
 
 #[cfg(test)]
