@@ -2,17 +2,30 @@
 //! previous application's own queries. The backend's `.sqlx/` files at GIT_REF hold every query
 //! it runs and the columns it expects back; each is prepared on a scratch database migrated to the
 //! current head. A query that no longer prepares, or whose columns changed, breaks that release.
+//!
+//! Preparing misses the writes a new constraint refuses (an `INSERT` that leaves out a new NOT
+//! NULL column, an `UPDATE` a new CHECK rejects), so every query also runs, with generated values,
+//! over generated rows, in a transaction rolled back afterwards: once on the schema of GIT_REF's
+//! own migrations and once on the head. Only a query that ran on its own schema and fails on the
+//! head, for a reason that is the schema's and not the generated data's, is a break.
 
+use std::collections::BTreeSet;
+use std::fmt;
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use migrations::database::quote_identifier;
 use migrations::history;
+use migrations::model::{parse_file_name, Version};
 use migrations::runner::{Event, Runner};
+use migrations::schema::data::{self, Values};
 use migrations::{Direction, Migration, MigrationSet, ScratchDatabase};
+use postgres::error::{DbError, SqlState};
 use postgres::Client;
 use xshell::{cmd, Shell};
 
 use crate::flags::CheckCompatArgs;
+use crate::lint::application::{Access, Application};
 use crate::sqlx_data::RecordedQuery;
 use crate::{database, project};
 
@@ -23,7 +36,7 @@ pub fn run(args: &CheckCompatArgs) -> Result<()> {
     let breaks = check(&server, &set, &repo, &args.against)?;
     if breaks.is_empty() {
         println!(
-            "every query of {} prepares on the head schema with the same columns",
+            "every query of {} prepares on the head schema with the same columns, and runs there as it runs on its own",
             args.against
         );
         return Ok(());
@@ -49,12 +62,53 @@ pub fn check(
     if queries.is_empty() {
         anyhow::bail!("{git_ref} has no .sqlx/ query files: nothing to check against");
     }
-    let scratch = database::migrated_scratch(server, set)?;
-    let mut client = scratch.url().connect(database::APPLICATION)?;
-    let broken: Vec<(&RecordedQuery, String)> = queries
+    let released = released_versions(repo, git_ref)?;
+    let release_set = MigrationSet {
+        dir: set.dir.clone(),
+        migrations: set
+            .migrations
+            .iter()
+            .filter(|migration| released.contains(&migration.version))
+            .cloned()
+            .collect(),
+    };
+    let release_scratch = database::migrated_scratch(server, &release_set)
+        .with_context(|| format!("building the schema of {git_ref}"))?;
+    let mut release = release_scratch.url().connect(database::APPLICATION)?;
+    // The values come from the types the release's schema gives the parameters, the types its
+    // `.sqlx/` data was prepared with; the head runs the very same literals.
+    let bindings: Vec<Option<Binding>> = queries
         .iter()
-        .filter_map(|query| incompatibility(&mut client, query).map(|why| (query, why)))
+        .map(|query| binding(&mut release, query))
         .collect();
+    let bound = || queries.iter().zip(bindings.iter().map(Option::as_ref));
+    let before = execute_all(&mut release, bound())?;
+
+    let head_scratch = database::migrated_scratch(server, set)?;
+    let mut head = head_scratch.url().connect(database::APPLICATION)?;
+    let after = execute_all(&mut head, bound())?;
+    let application = Application::of(queries.iter().cloned());
+    let mut broken: Vec<Suspect<'_>> = Vec::new();
+    for (index, query) in queries.iter().enumerate() {
+        let why = match incompatibility(&mut head, query) {
+            Some(why) => Some(why),
+            None => match (&before[index], &after[index]) {
+                (Execution::Worked, Execution::Failed(failure))
+                    if caused_by_schema(failure, &mut release, &mut head, &application, query)? =>
+                {
+                    Some(failure.to_string())
+                }
+                _ => None,
+            },
+        };
+        if let Some(why) = why {
+            broken.push(Suspect {
+                query,
+                binding: bindings[index].as_ref(),
+                why,
+            });
+        }
+    }
     if broken.is_empty() {
         return Ok(Vec::new());
     }
@@ -62,26 +116,33 @@ pub fn check(
     Ok(broken
         .iter()
         .zip(culprits)
-        .map(|((query, why), culprit)| {
+        .map(|(suspect, culprit)| {
             format!(
-                "{}: {why}\n    broken by {}\n    query: {}",
-                query.file,
+                "{}: {}\n    broken by {}\n    query: {}",
+                suspect.query.file,
+                suspect.why,
                 culprit.unwrap_or_else(|| "the schema as a whole".to_owned()),
-                one_line(&query.query)
+                one_line(&suspect.query.query)
             )
         })
         .collect())
 }
 
+/// A query the head schema breaks, with the values it ran with and why it breaks.
+struct Suspect<'q> {
+    query: &'q RecordedQuery,
+    binding: Option<&'q Binding>,
+    why: String,
+}
+
 fn recorded_queries(repo: &Path, git_ref: &str) -> Result<Vec<RecordedQuery>> {
     let sh = Shell::new()?;
     sh.change_dir(repo);
-    let listing = cmd!(sh, "git ls-tree --name-only {git_ref} .sqlx/")
-        .quiet()
-        .read()
-        .with_context(|| format!("cannot list .sqlx/ at {git_ref} in {}", repo.display()))?;
     let mut queries = Vec::new();
-    for file in listing.lines().filter(|file| file.ends_with(".json")) {
+    for file in files_at(&sh, git_ref, ".sqlx/")?
+        .iter()
+        .filter(|file| file.ends_with(".json"))
+    {
         let spec = format!("{git_ref}:{file}");
         let text = cmd!(sh, "git show {spec}")
             .quiet()
@@ -92,7 +153,40 @@ fn recorded_queries(repo: &Path, git_ref: &str) -> Result<Vec<RecordedQuery>> {
     Ok(queries)
 }
 
-/// Why `query` does not work on this schema as it did, or `None` when it does.
+/// The versions of the migrations `git_ref` had: the schema its queries were written for.
+fn released_versions(repo: &Path, git_ref: &str) -> Result<BTreeSet<Version>> {
+    let sh = Shell::new()?;
+    sh.change_dir(repo);
+    let folder = format!("{}/", project::MIGRATIONS_DIR);
+    let versions: BTreeSet<Version> = files_at(&sh, git_ref, &folder)?
+        .iter()
+        .filter_map(|path| parse_file_name(path.rsplit('/').next()?).ok())
+        .filter(|name| name.direction == Direction::Up)
+        .map(|name| name.version)
+        .collect();
+    if versions.is_empty() {
+        anyhow::bail!(
+            "{git_ref} has no migrations in {folder}: the schema its queries ran on is unknown"
+        );
+    }
+    Ok(versions)
+}
+
+/// The paths of the files in `folder` at `git_ref`.
+fn files_at(sh: &Shell, git_ref: &str, folder: &str) -> Result<Vec<String>> {
+    let listing = cmd!(sh, "git ls-tree --name-only {git_ref} {folder}")
+        .quiet()
+        .read()
+        .with_context(|| {
+            format!(
+                "cannot list {folder} at {git_ref} in {}",
+                sh.current_dir().display()
+            )
+        })?;
+    Ok(listing.lines().map(str::to_owned).collect())
+}
+
+/// Why `query` does not prepare on this schema as it did, or `None` when it does.
 fn incompatibility(client: &mut Client, query: &RecordedQuery) -> Option<String> {
     let statement = match client.prepare(&query.query) {
         Ok(statement) => statement,
@@ -100,7 +194,7 @@ fn incompatibility(client: &mut Client, query: &RecordedQuery) -> Option<String>
             return Some(
                 error
                     .as_db_error()
-                    .map_or_else(|| error.to_string(), |db| db.message().to_owned()),
+                    .map_or_else(|| error.to_string(), |db| Failure::of(db).to_string()),
             )
         }
     };
@@ -143,12 +237,260 @@ fn incompatibility(client: &mut Client, query: &RecordedQuery) -> Option<String>
         })
 }
 
+/// A query's parameters as the release's schema types them, each with a generated literal.
+/// Literals with casts rather than typed binary parameters: the same text runs on every schema
+/// compared whatever its types became there, and any type the generator knows can be bound
+/// without a Rust value for it.
+struct Binding {
+    types: Vec<String>,
+    literals: Vec<String>,
+}
+
+/// How `query` runs with generated values; `None` when it does not prepare on this schema or a
+/// parameter has a type no value is generated for (it is then only prepared).
+fn binding(client: &mut Client, query: &RecordedQuery) -> Option<Binding> {
+    let statement = client.prepare(&query.query).ok()?;
+    let mut binding = Binding {
+        types: Vec::new(),
+        literals: Vec::new(),
+    };
+    for parameter in statement.params() {
+        binding
+            .literals
+            .push(data::literal_for_type(client, parameter.oid(), 0).ok()?);
+        binding.types.push(format!(
+            "{}.{}",
+            quote_identifier(parameter.schema()),
+            quote_identifier(parameter.name())
+        ));
+    }
+    Some(binding)
+}
+
+/// What running a query with its binding did.
+enum Execution {
+    NotRun,
+    Worked,
+    Failed(Failure),
+}
+
+/// Why PostgreSQL refused a query, and the object it named.
+struct Failure {
+    code: SqlState,
+    message: String,
+    table: Option<String>,
+    column: Option<String>,
+    constraint: Option<String>,
+}
+
+impl Failure {
+    fn of(error: &DbError) -> Failure {
+        Failure {
+            code: error.code().clone(),
+            message: error.message().to_owned(),
+            table: error.table().map(str::to_owned),
+            column: error.column().map(str::to_owned),
+            constraint: error.constraint().map(str::to_owned),
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.message)?;
+        match (&self.table, &self.column, &self.constraint) {
+            (Some(table), Some(column), _) => write!(f, " (column {table}.{column})"),
+            (Some(table), None, Some(constraint)) => {
+                write!(f, " (constraint {constraint} of {table})")
+            }
+            (Some(table), None, None) => write!(f, " (table {table})"),
+            _ => Ok(()),
+        }
+    }
+}
+
+const PREPARED: &str = "bomizzel_compat_query";
+
+/// Runs each query that has a binding on `client`'s schema, over generated rows in every table,
+/// in one transaction rolled back at the end; each in a savepoint of its own, so a failure
+/// neither aborts the others nor leaves them different rows.
+fn execute_all<'q>(
+    client: &mut Client,
+    queries: impl IntoIterator<Item = (&'q RecordedQuery, Option<&'q Binding>)>,
+) -> Result<Vec<Execution>> {
+    let sequences = Sequences::read(client)?;
+    let mut transaction = client.transaction()?;
+    let tables: Vec<String> = transaction
+        .query(
+            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY (current_schemas(false))",
+            &[],
+        )
+        .context("listing the tables to fill")?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    // A table the generator cannot fill stays empty: queries find no rows there, which hides a
+    // break but never invents one.
+    let _unfilled = data::fill_tables_with(
+        &mut transaction,
+        &tables,
+        data::ROWS_PER_TABLE,
+        Values::Every,
+    );
+    let executions = queries
+        .into_iter()
+        .map(|(query, binding)| match binding {
+            Some(binding) => execute(&mut transaction, query, binding),
+            None => Ok(Execution::NotRun),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    transaction.rollback()?;
+    sequences.restore(client)?;
+    Ok(executions)
+}
+
+/// Where every sequence stood. Sequences ignore rollbacks: put back, they give the next run on
+/// the same database the same generated ids, so a query meets the same rows after each migration.
+struct Sequences {
+    oids: Vec<u32>,
+    values: Vec<i64>,
+    called: Vec<bool>,
+}
+
+impl Sequences {
+    fn read(client: &mut Client) -> Result<Sequences> {
+        let rows = client
+            .query(
+                "SELECT seqrelid, COALESCE(pg_sequence_last_value(seqrelid), seqstart),
+                        pg_sequence_last_value(seqrelid) IS NOT NULL
+                 FROM pg_sequence",
+                &[],
+            )
+            .context("reading the sequences")?;
+        Ok(Sequences {
+            oids: rows.iter().map(|row| row.get(0)).collect(),
+            values: rows.iter().map(|row| row.get(1)).collect(),
+            called: rows.iter().map(|row| row.get(2)).collect(),
+        })
+    }
+
+    fn restore(&self, client: &mut Client) -> Result<()> {
+        client
+            .execute(
+                "SELECT setval(oid, value, called)
+                 FROM unnest($1::oid[], $2::int8[], $3::bool[]) AS saved (oid, value, called)",
+                &[&self.oids, &self.values, &self.called],
+            )
+            .context("putting the sequences back")?;
+        Ok(())
+    }
+}
+
+fn execute(
+    transaction: &mut postgres::Transaction<'_>,
+    query: &RecordedQuery,
+    binding: &Binding,
+) -> Result<Execution> {
+    let list = |items: &[String]| {
+        if items.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", items.join(", "))
+        }
+    };
+    let prepare = format!(
+        "PREPARE {PREPARED}{} AS {}",
+        list(&binding.types),
+        query.query
+    );
+    let execute = format!("EXECUTE {PREPARED}{}", list(&binding.literals));
+    transaction.batch_execute(&format!("SAVEPOINT {PREPARED}"))?;
+    // Outer error: it did not prepare; inner: it prepared, and this is how it ran.
+    let outcome = transaction
+        .batch_execute(&prepare)
+        .map(|()| transaction.batch_execute(&execute));
+    transaction.batch_execute(&format!(
+        "ROLLBACK TO SAVEPOINT {PREPARED}; RELEASE SAVEPOINT {PREPARED}"
+    ))?;
+    let ran = match outcome {
+        Err(error) => Err(error),
+        Ok(executed) => {
+            // A prepared statement outlives the savepoint it was made in.
+            transaction.batch_execute(&format!("DEALLOCATE {PREPARED}"))?;
+            executed
+        }
+    };
+    match ran {
+        Ok(()) => Ok(Execution::Worked),
+        Err(error) => match error.as_db_error() {
+            Some(db) => Ok(Execution::Failed(Failure::of(db))),
+            None => Err(error).with_context(|| format!("running {}", query.file)),
+        },
+    }
+}
+
+/// Whether the head's refusal of a query that ran on its release's schema, with the same values,
+/// is the schema's doing rather than the generated data's.
+fn caused_by_schema(
+    failure: &Failure,
+    release: &mut Client,
+    head: &mut Client,
+    application: &Application,
+    query: &RecordedQuery,
+) -> Result<bool> {
+    if failure.code == SqlState::UNIQUE_VIOLATION || failure.code == SqlState::EXCLUSION_VIOLATION {
+        // Generated values collide where the application's need not.
+        return Ok(false);
+    }
+    if failure.code != SqlState::CHECK_VIOLATION && failure.code != SqlState::FOREIGN_KEY_VIOLATION
+    {
+        return Ok(true);
+    }
+    let (Some(table), Some(name)) = (&failure.table, &failure.constraint) else {
+        return Ok(true);
+    };
+    let now = constraint(head, table, name)?;
+    if now.is_some() && constraint(release, table, name)? == now {
+        // The same constraint let the same values through on the release's schema: only the
+        // generated rows differ.
+        return Ok(false);
+    }
+    // A new foreign key that refuses a key the query writes refuses a generated id; one that
+    // refuses the query's change to the rows it references (a delete) refuses the application.
+    let referenced = now.and_then(|(_, referenced)| referenced);
+    Ok(referenced.is_none_or(|referenced| {
+        application
+            .queries()
+            .iter()
+            .find(|parsed| parsed.file == query.file)
+            .is_none_or(|parsed| parsed.relation(&referenced) == Some(Access::Writes))
+    }))
+}
+
+/// A constraint's definition and, for a foreign key, the table it references.
+fn constraint(
+    client: &mut Client,
+    table: &str,
+    name: &str,
+) -> Result<Option<(String, Option<String>)>> {
+    let row = client
+        .query_opt(
+            "SELECT pg_get_constraintdef(co.oid), NULLIF(co.confrelid, 0)::regclass::text
+             FROM pg_constraint co JOIN pg_class c ON c.oid = co.conrelid
+             WHERE c.relname = $1 AND pg_table_is_visible(c.oid) AND co.conname = $2",
+            &[&table, &name],
+        )
+        .with_context(|| format!("reading constraint {name} of {table}"))?;
+    Ok(row.map(|row| (row.get(0), row.get(1))))
+}
+
 /// For each broken query, the first migration after which it breaks: migrations are applied one
-/// at a time to a scratch database and the queries prepared after each.
+/// at a time to a scratch database and the queries prepared and run after each.
 fn first_breaking_migrations(
     server: &migrations::DatabaseUrl,
     set: &MigrationSet,
-    broken: &[(&RecordedQuery, String)],
+    broken: &[Suspect<'_>],
 ) -> Result<Vec<Option<String>>> {
     let scratch = ScratchDatabase::create(server, "bomizzel_compat")?;
     let mut client = scratch.url().connect(database::APPLICATION)?;
@@ -165,16 +507,22 @@ fn first_breaking_migrations(
                     migration.label()
                 )
             })?;
-        for (index, (query, _)) in broken.iter().enumerate() {
+        let executions = execute_all(
+            &mut client,
+            broken
+                .iter()
+                .map(|suspect| (suspect.query, suspect.binding)),
+        )?;
+        for (index, (suspect, execution)) in broken.iter().zip(executions).enumerate() {
             // A query fails before the tables it reads exist: only a migration after which a
             // working query stops working broke it.
-            match incompatibility(&mut client, query) {
-                None => worked[index] = true,
-                Some(_) if worked[index] => {
-                    culprits[index] = Some(migration.up.file_name());
-                    worked[index] = false;
-                }
-                Some(_) => {}
+            let works = incompatibility(&mut client, suspect.query).is_none()
+                && !matches!(execution, Execution::Failed(_));
+            if works {
+                worked[index] = true;
+            } else if worked[index] {
+                culprits[index] = Some(migration.up.file_name());
+                worked[index] = false;
             }
         }
     }

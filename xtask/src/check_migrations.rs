@@ -255,7 +255,7 @@ pub fn run(args: &CheckMigrationsArgs) -> Result<()> {
                 Ok((
                     (),
                     vec![format!(
-                        "every query of {release} still prepares, with the same columns"
+                        "every query of {release} still prepares, with the same columns, and runs as on its own schema"
                     )],
                 ))
             });

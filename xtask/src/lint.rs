@@ -3,7 +3,7 @@
 //! file in `lint/rules/`, registered in `lint/rule.rs`; this file collects files, runs the rules
 //! with what each file needs to know, applies acknowledgements and decides the exit code.
 
-mod application;
+pub(crate) mod application;
 mod catalog;
 mod context;
 mod finding;

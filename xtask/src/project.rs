@@ -9,12 +9,12 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Where the migrations live in the repository.
+pub const MIGRATIONS_DIR: &str = "migrations/sql";
+
 /// The migrations folder: the one given, else `migrations/sql` of this workspace.
 pub fn migrations_dir(given: Option<&Path>) -> PathBuf {
-    given.map_or_else(
-        || shorten(&root().join("migrations/sql")),
-        Path::to_path_buf,
-    )
+    given.map_or_else(|| shorten(&root().join(MIGRATIONS_DIR)), Path::to_path_buf)
 }
 
 /// Default output locations live under `target/xtask`.

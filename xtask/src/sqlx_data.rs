@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use serde::Deserialize;
 
 /// A query as sqlx's offline data records it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct RecordedQuery {
     pub query: String,
     pub describe: Describe,
@@ -15,12 +15,12 @@ pub struct RecordedQuery {
     pub file: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct Describe {
     pub columns: Vec<RecordedColumn>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct RecordedColumn {
     pub name: String,
     pub type_info: serde_json::Value,

@@ -7,14 +7,30 @@ use std::process::Command;
 
 use support::{workspace_root, Fixture};
 
-/// A git repository whose tag `v1` holds this workspace's `.sqlx/` query files.
-fn release_repo() -> tempfile::TempDir {
+/// A git repository whose tag `v1` is a release: this workspace's `.sqlx/` query files plus
+/// `queries` (file stem, SQL), and the migrations `fixture` has now.
+fn release_repo(fixture: &Fixture, queries: &[(&str, &str)]) -> tempfile::TempDir {
     let repo = tempfile::tempdir().unwrap();
     let sqlx = repo.path().join(".sqlx");
     std::fs::create_dir(&sqlx).unwrap();
     for entry in std::fs::read_dir(workspace_root().join(".sqlx")).unwrap() {
         let path = entry.unwrap().path();
         std::fs::copy(&path, sqlx.join(path.file_name().unwrap())).unwrap();
+    }
+    for (stem, sql) in queries {
+        std::fs::write(
+            sqlx.join(format!("{stem}.json")),
+            format!(
+                r#"{{"db_name": "PostgreSQL", "query": "{sql}", "describe": {{"columns": [], "parameters": {{"Left": []}}, "nullable": []}}}}"#
+            ),
+        )
+        .unwrap();
+    }
+    let migrations = repo.path().join("migrations/sql");
+    std::fs::create_dir_all(&migrations).unwrap();
+    for entry in std::fs::read_dir(fixture.dir()).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, migrations.join(path.file_name().unwrap())).unwrap();
     }
     let git = |args: &[&str]| {
         let status = Command::new("git")
@@ -48,8 +64,8 @@ fn check(fixture: &Fixture, repo: &Path) -> support::Run {
 
 #[test]
 fn a_rename_the_old_queries_use_fails_the_gate_naming_query_migration_and_object() {
-    let repo = release_repo();
     let fixture = Fixture::with_project_migrations();
+    let repo = release_repo(&fixture, &[]);
     fixture.migration(
         90,
         "rename_ticket_title",
@@ -72,8 +88,8 @@ fn a_rename_the_old_queries_use_fails_the_gate_naming_query_migration_and_object
 
 #[test]
 fn an_additive_migration_passes() {
-    let repo = release_repo();
     let fixture = Fixture::with_project_migrations();
+    let repo = release_repo(&fixture, &[]);
     fixture.migration(
         90,
         "add_ticket_due_at",
@@ -87,8 +103,8 @@ fn an_additive_migration_passes() {
 
 #[test]
 fn a_type_change_of_a_returned_column_fails() {
-    let repo = release_repo();
     let fixture = Fixture::with_project_migrations();
+    let repo = release_repo(&fixture, &[]);
     fixture.migration(
         90,
         "widen_priority",
@@ -106,6 +122,147 @@ fn a_type_change_of_a_returned_column_fails() {
         run.stdout.contains("broken by V0090__widen_priority.sql"),
         "{run}"
     );
+}
+
+#[test]
+fn an_old_insert_that_leaves_out_a_new_not_null_column_fails_naming_column_and_migration() {
+    let fixture = Fixture::with_project_migrations();
+    let repo = release_repo(&fixture, &[]);
+    fixture.migration(
+        90,
+        "add_queue_sla_hours",
+        "ALTER TABLE queues ADD COLUMN sla_hours integer NOT NULL;",
+        "ALTER TABLE queues DROP COLUMN sla_hours;",
+    );
+    let run = check(&fixture, repo.path());
+    run.assert_user_error(&["1 queries of the application at v1 break"]);
+    assert!(
+        run.stdout
+            .contains("violates not-null constraint (column queues.sla_hours)"),
+        "{run}"
+    );
+    assert!(
+        run.stdout
+            .contains("broken by V0090__add_queue_sla_hours.sql"),
+        "{run}"
+    );
+    assert!(run.stdout.contains("query: INSERT INTO queues"), "{run}");
+}
+
+#[test]
+fn an_old_update_a_new_check_refuses_fails_naming_the_constraint() {
+    let fixture = Fixture::with_project_migrations();
+    let repo = release_repo(
+        &fixture,
+        &[(
+            "query-reprioritize",
+            "UPDATE tickets SET priority = $2 WHERE id = $1",
+        )],
+    );
+    fixture.migration(
+        90,
+        "retire_priority_one",
+        "ALTER TABLE tickets ADD CONSTRAINT tickets_priority_not_one CHECK (priority <> 1);",
+        "ALTER TABLE tickets DROP CONSTRAINT tickets_priority_not_one;",
+    );
+    let run = check(&fixture, repo.path());
+    run.assert_user_error(&["break on the new migrations"]);
+    assert!(
+        run.stdout.contains(
+            "v1:.sqlx/query-reprioritize.json: new row for relation \"tickets\" violates check constraint \"tickets_priority_not_one\""
+        ),
+        "{run}"
+    );
+    assert!(
+        run.stdout
+            .contains("(constraint tickets_priority_not_one of tickets)\n    broken by V0090__retire_priority_one.sql"),
+        "{run}"
+    );
+}
+
+#[test]
+fn a_new_not_null_column_with_a_default_passes() {
+    let fixture = Fixture::with_project_migrations();
+    let repo = release_repo(&fixture, &[]);
+    fixture.migration(
+        90,
+        "add_queue_sla_hours",
+        "ALTER TABLE queues ADD COLUMN sla_hours integer NOT NULL DEFAULT 24;",
+        "ALTER TABLE queues DROP COLUMN sla_hours;",
+    );
+    let run = check(&fixture, repo.path());
+    run.assert_ok();
+    assert!(run.stdout.contains("every query of v1 prepares"), "{run}");
+}
+
+/// Labels whose ids generated rows never reach (they start at 1000), and a link table without
+/// foreign keys yet.
+fn labels_release(fixture: &Fixture, queries: &[(&str, &str)]) -> tempfile::TempDir {
+    fixture.migration(
+        89,
+        "create_ticket_labels",
+        "CREATE TABLE labels (id bigint GENERATED ALWAYS AS IDENTITY (START WITH 1000) PRIMARY KEY, name text NOT NULL);\n\
+         CREATE TABLE ticket_labels (ticket_id bigint NOT NULL, label_id bigint NOT NULL);",
+        "DROP TABLE ticket_labels;\nDROP TABLE labels;",
+    );
+    release_repo(fixture, queries)
+}
+
+#[test]
+fn a_new_foreign_key_that_refuses_only_a_generated_id_is_not_a_break() {
+    let fixture = Fixture::with_project_migrations();
+    let repo = labels_release(
+        &fixture,
+        &[(
+            "query-label-ticket",
+            "INSERT INTO ticket_labels (ticket_id, label_id) VALUES ($1, $2)",
+        )],
+    );
+    fixture.migration(
+        90,
+        "reference_labels",
+        "ALTER TABLE ticket_labels ADD CONSTRAINT ticket_labels_label_fkey FOREIGN KEY (label_id) REFERENCES labels (id) NOT VALID;",
+        "ALTER TABLE ticket_labels DROP CONSTRAINT ticket_labels_label_fkey;",
+    );
+    let run = check(&fixture, repo.path());
+    run.assert_ok();
+    assert!(run.stdout.contains("every query of v1 prepares"), "{run}");
+}
+
+#[test]
+fn an_old_delete_a_new_foreign_key_refuses_fails() {
+    let fixture = Fixture::with_project_migrations();
+    let repo = labels_release(
+        &fixture,
+        &[("query-delete-ticket", "DELETE FROM tickets WHERE id = $1")],
+    );
+    fixture.migration(
+        90,
+        "reference_tickets",
+        "ALTER TABLE ticket_labels ADD CONSTRAINT ticket_labels_ticket_fkey FOREIGN KEY (ticket_id) REFERENCES tickets (id) NOT VALID;",
+        "ALTER TABLE ticket_labels DROP CONSTRAINT ticket_labels_ticket_fkey;",
+    );
+    let run = check(&fixture, repo.path());
+    run.assert_user_error(&["1 queries of the application at v1 break"]);
+    assert!(
+        run.stdout.contains(
+            "v1:.sqlx/query-delete-ticket.json: update or delete on table \"tickets\" violates foreign key constraint \"ticket_labels_ticket_fkey\""
+        ),
+        "{run}"
+    );
+    assert!(
+        run.stdout
+            .contains("broken by V0090__reference_tickets.sql"),
+        "{run}"
+    );
+}
+
+#[test]
+fn a_release_without_migrations_is_refused() {
+    let fixture = Fixture::new();
+    let repo = release_repo(&fixture, &[]);
+    let run = check(&Fixture::with_project_migrations(), repo.path());
+    run.assert_user_error(&["v1 has no migrations in migrations/sql/"]);
 }
 
 /// A one-request HTTP server on loopback answering `status`.

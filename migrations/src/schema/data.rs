@@ -896,6 +896,34 @@ fn quote_identifier(name: &str) -> String {
     crate::database::quote_identifier(name)
 }
 
+/// A generated value for a query parameter of type `type_oid`, as an SQL literal cast to that
+/// type: the values `check-compat` runs an earlier release's queries with.
+pub fn literal_for_type(
+    client: &mut impl GenericClient,
+    type_oid: u32,
+    row: usize,
+) -> Result<String, String> {
+    let type_name: String = client
+        .query_one("SELECT format_type($1, NULL)", &[&type_oid])
+        .map_err(|error| message(&error))?
+        .get(0);
+    let parameter = Column {
+        name: "parameter".to_owned(),
+        type_name,
+        type_oid,
+        needs_value: true,
+        reference: None,
+    };
+    Generator {
+        client,
+        values: Values::Every,
+        rows: 1,
+        templates: HashMap::new(),
+        filled: Filled::default(),
+    }
+    .value(&parameter, row, row)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
