@@ -32,7 +32,7 @@ pub struct Orphan {
     /// `active`, and what it waits for, if anything (`Lock: virtualxid`).
     pub activity: String,
     pub query_start: String,
-    /// The start of the statement it runs.
+    /// The start of the statement it runs, after the file's leading comments.
     pub query: String,
 }
 
@@ -56,7 +56,9 @@ pub fn orphan(
                 coalesce(a.state, 'unknown state')
                     || coalesce(', waiting for ' || a.wait_event_type || ': ' || a.wait_event, ''),
                 coalesce(to_char(a.query_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'unknown'),
-                coalesce(left(regexp_replace(a.query, '\\s+', ' ', 'g'), 80), 'not visible to this role')
+                coalesce(left(regexp_replace(regexp_replace(a.query, '^(\\s*--[^\\n]*\\n)*\\s*', ''),
+                                             '\\s+', ' ', 'g'), 80),
+                         'not visible to this role')
          FROM bomizzel_migration_state s
          JOIN pg_stat_activity a ON a.pid = s.backend_pid
          WHERE s.version = $1 AND s.state = 'running' AND a.pid <> pg_backend_pid()
@@ -180,8 +182,7 @@ pub fn inspect(client: &mut Client, expected: &ExpectedIndex) -> Result<Leftover
             .split_once(" USING ")
             .map(|(_, shape)| shape.to_owned())
     };
-    if on_table && unique == expected_unique && shape(&definition) == shape(&expected_definition)
-    {
+    if on_table && unique == expected_unique && shape(&definition) == shape(&expected_definition) {
         Ok(Leftover::Matches { index, definition })
     } else {
         Ok(Leftover::Differs {

@@ -9,9 +9,9 @@ use migrations::plan::PlanError;
 use migrations::runner::Runner;
 use migrations::{Direction, Migration, MigrationSet};
 
-use crate::{database, recovery};
 use crate::flags::{ChangeArgs, DatabaseArgs};
 use crate::journal::{Journal, Reporter};
+use crate::{database, recovery};
 
 pub fn run<'s>(
     command: &'static str,
@@ -47,11 +47,7 @@ pub fn run<'s>(
         }
         let started = Instant::now();
         let mut reporter = Reporter::new(journal);
-        let outcome = Runner::new(&mut client, settings).run(
-            &chosen,
-            direction,
-            &mut reporter,
-        );
+        let outcome = Runner::new(&mut client, settings).run(&chosen, direction, &mut reporter);
         reporter.finish()?;
         outcome?;
         let now = history::read(&mut client).with_context(context)?;

@@ -96,8 +96,8 @@ pub fn examine(client: &mut Client, migration: &Migration) -> Result<Evidence> {
 /// The index a script of one `CREATE INDEX [CONCURRENTLY] name ON table ...` creates, with that
 /// statement rewritten by PostgreSQL's own parser and deparser for the scratch copy.
 fn expected_index(script: &Script) -> Result<ExpectedIndex, String> {
-    let statements =
-        sql::parse_statements(&script.sql).map_err(|error| format!("it does not parse: {error}"))?;
+    let statements = sql::parse_statements(&script.sql)
+        .map_err(|error| format!("it does not parse: {error}"))?;
     let only_index = match statements.as_slice() {
         [statement] => match &statement.node {
             NodeEnum::IndexStmt(index) => Some(index),
@@ -235,7 +235,9 @@ fn settle_orphan(client: &mut Client, row: &StateRow, policy: &OrphanPolicy) -> 
     };
     let label = label(row.version, &row.name);
     if policy.stop {
-        println!("stopping {label}, still running on the server after its runner stopped: {orphan}");
+        println!(
+            "stopping {label}, still running on the server after its runner stopped: {orphan}"
+        );
         if !recovery::stop_orphan(client, row.version, CANCEL_GRACE).context(context)? {
             bail!(
                 "{label} still runs on the server in pid {} after a cancel and a terminate",
