@@ -269,8 +269,7 @@ fn stop_orphaned_run_cancels_a_dead_runners_statement_and_runs_it_again() {
     let run = finish(stopping);
     run.assert_ok();
     assert!(
-        run.stdout
-            .contains(&format!("stopping V0002__index_items_value"))
+        run.stdout.contains("stopping V0002__index_items_value")
             && run.stdout.contains("dropped it, it runs again"),
         "{run}"
     );
