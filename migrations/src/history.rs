@@ -30,7 +30,9 @@ const CREATE_STATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS bomizzel_migration_
     duration_ms bigint,
     error text,
     invalid_indexes_before text[] NOT NULL DEFAULT '{}',
-    applied_by text NOT NULL
+    applied_by text NOT NULL,
+    backend_pid int4,
+    backend_start timestamptz
 );
 COMMENT ON TABLE bomizzel_migration_state IS
     'Run states kept by cargo xtask beside refinery_schema_history: durations, and failed or unfinished runs outside a transaction.';
@@ -49,6 +51,16 @@ CREATE TABLE IF NOT EXISTS bomizzel_backfill_progress (
 );
 COMMENT ON TABLE bomizzel_backfill_progress IS
     'Where each batched data migration is: the last key done, committed with each batch, so a killed run resumes there.';";
+
+/// The server backend that runs a script outside a transaction, recorded with its `running` row
+/// (see [`crate::recovery`]), for state tables made before these columns existed. Checked first,
+/// so the `ALTER TABLE` (and its exclusive lock) happens once, not on every run.
+const ADD_BACKEND_COLUMNS: &str = "DO $$ BEGIN
+    IF NOT EXISTS (SELECT FROM pg_attribute
+                   WHERE attrelid = 'bomizzel_migration_state'::regclass AND attname = 'backend_pid') THEN
+        ALTER TABLE bomizzel_migration_state ADD COLUMN backend_pid int4, ADD COLUMN backend_start timestamptz;
+    END IF;
+END $$;";
 
 /// A row of refinery's table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,7 +126,8 @@ impl History {
 /// Creates both tables when missing. Run under the migration lock, so runners never race here.
 pub fn ensure_tables(client: &mut impl GenericClient) -> Result<(), postgres::Error> {
     client.batch_execute(CREATE_REFINERY_TABLE)?;
-    client.batch_execute(CREATE_STATE_TABLE)
+    client.batch_execute(CREATE_STATE_TABLE)?;
+    client.batch_execute(ADD_BACKEND_COLUMNS)
 }
 
 /// Reads the history; a database never migrated has an empty one (nothing is created here, so
@@ -187,4 +200,12 @@ pub fn invalid_indexes(client: &mut impl GenericClient) -> Result<Vec<String>, p
         .iter()
         .map(|row| row.get(0))
         .collect())
+}
+
+/// Drops an index (a qualified, quoted name as [`invalid_indexes`] gives) without blocking writes.
+pub fn drop_index_concurrently(
+    client: &mut impl GenericClient,
+    index: &str,
+) -> Result<(), postgres::Error> {
+    client.batch_execute(&format!("DROP INDEX CONCURRENTLY IF EXISTS {index}"))
 }

@@ -8,6 +8,7 @@ pub mod history;
 pub mod lock;
 pub mod model;
 pub mod plan;
+pub mod recovery;
 pub mod roundtrip;
 pub mod runner;
 pub mod schema;

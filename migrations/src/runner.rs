@@ -261,8 +261,8 @@ impl<'c> Runner<'c> {
             &mut transaction,
             migration,
             direction,
-            duration,
-            &self.settings,
+            Some(duration),
+            &self.settings.applied_by,
         )
         .and_then(|()| transaction.commit())
         .map_err(|error| connection_error(&file, &error))
@@ -279,15 +279,19 @@ impl<'c> Runner<'c> {
         let client = &mut *self.client;
         let invalid_before =
             history::invalid_indexes(client).map_err(|error| connection_error(&file, &error))?;
-        // Committed before the script starts, so a crash mid-script still shows up as unfinished.
+        // Committed before the script starts, so a crash mid-script still shows up as unfinished,
+        // with the backend that runs it: a dead runner's statement may go on in the server.
         client
             .execute(
                 "INSERT INTO bomizzel_migration_state
-                     (version, name, direction, state, started_at, invalid_indexes_before, applied_by)
-                 VALUES ($1, $2, $3, 'running', now(), $4, $5)
+                     (version, name, direction, state, started_at, invalid_indexes_before, applied_by,
+                      backend_pid, backend_start)
+                 VALUES ($1, $2, $3, 'running', now(), $4, $5, pg_backend_pid(),
+                         (SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()))
                  ON CONFLICT (version) DO UPDATE SET direction = $3, state = 'running',
                      started_at = now(), duration_ms = NULL, error = NULL,
-                     invalid_indexes_before = $4, applied_by = $5",
+                     invalid_indexes_before = $4, applied_by = $5,
+                     backend_pid = excluded.backend_pid, backend_start = excluded.backend_start",
                 &[
                     &migration.version,
                     &migration.name,
@@ -349,8 +353,8 @@ impl<'c> Runner<'c> {
             &mut transaction,
             migration,
             direction,
-            duration,
-            &self.settings,
+            Some(duration),
+            &self.settings.applied_by,
         )
         .and_then(|()| match script.directives.batched {
             Some(_) => crate::batched::finish(&mut transaction, migration, direction),
@@ -386,8 +390,7 @@ impl<'c> Runner<'c> {
             .filter(|index| !invalid_before.contains(index))
             .collect();
         for index in &leftovers {
-            self.client
-                .batch_execute(&format!("DROP INDEX CONCURRENTLY IF EXISTS {index}"))
+            history::drop_index_concurrently(self.client, index)
                 .map_err(|error| connection_error(&file, &error))?;
         }
         if !leftovers.is_empty() {
@@ -400,13 +403,14 @@ impl<'c> Runner<'c> {
     }
 }
 
-/// Writes the history rows of a finished script, inside the caller's transaction.
-fn record_finished(
+/// Writes the history rows of a finished script, inside the caller's transaction. `duration` is
+/// `None` when the script's end was not seen (a run settled after its runner died).
+pub(crate) fn record_finished(
     client: &mut impl GenericClient,
     migration: &Migration,
     direction: Direction,
-    duration: Duration,
-    settings: &Settings,
+    duration: Option<Duration>,
+    applied_by: &str,
 ) -> Result<(), postgres::Error> {
     match direction {
         Direction::Up => {
@@ -430,8 +434,8 @@ fn record_finished(
                 &[
                     &migration.version,
                     &migration.name,
-                    &millis(duration),
-                    &settings.applied_by,
+                    &duration.map(millis),
+                    &applied_by,
                 ],
             )?;
         }

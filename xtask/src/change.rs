@@ -9,9 +9,9 @@ use migrations::plan::PlanError;
 use migrations::runner::Runner;
 use migrations::{Direction, Migration, MigrationSet};
 
-use crate::database;
 use crate::flags::{ChangeArgs, DatabaseArgs};
 use crate::journal::{Journal, Reporter};
+use crate::{database, recovery};
 
 pub fn run<'s>(
     command: &'static str,
@@ -24,10 +24,18 @@ pub fn run<'s>(
     let url = database::resolve(database_args)?;
     let mut journal = Journal::open(change.log.as_deref(), command, &url)?;
     journal.guard(|journal| {
-        let _lock = database::lock(&url, command, change)?;
+        let _lock = database::lock(&url, command, change.lock_wait)?;
         let mut client = url.connect(&format!("{} {command}", database::APPLICATION))?;
         let context = || format!("reading the migration history of {url}");
         history::ensure_tables(&mut client).with_context(context)?;
+        let settings = database::settings(&url, change);
+        recovery::recover(
+            &mut client,
+            set,
+            journal,
+            &recovery::OrphanPolicy::of(change),
+            &settings.applied_by,
+        )?;
         let history = history::read(&mut client).with_context(context)?;
         let chosen = plan(set, &history)?;
         if chosen.is_empty() {
@@ -39,11 +47,7 @@ pub fn run<'s>(
         }
         let started = Instant::now();
         let mut reporter = Reporter::new(journal);
-        let outcome = Runner::new(&mut client, database::settings(&url, change)).run(
-            &chosen,
-            direction,
-            &mut reporter,
-        );
+        let outcome = Runner::new(&mut client, settings).run(&chosen, direction, &mut reporter);
         reporter.finish()?;
         outcome?;
         let now = history::read(&mut client).with_context(context)?;

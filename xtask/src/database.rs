@@ -2,6 +2,7 @@
 //! connect, take the migration lock.
 
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use migrations::history;
@@ -105,34 +106,31 @@ pub fn load(dir: Option<&Path>) -> Result<MigrationSet> {
 }
 
 /// Takes the migration lock for the whole command, telling the user when it has to wait.
-pub fn lock(url: &DatabaseUrl, command: &str, change: &ChangeArgs) -> Result<MigrationLock> {
-    let lock = MigrationLock::acquire(
-        url,
-        &format!("{APPLICATION} {command}"),
-        change.lock_wait,
-        |holder| {
-            eprintln!(
-                "waiting up to {:?} for the migration lock, held by {holder}",
-                change.lock_wait
-            )
-        },
-    )?;
+pub fn lock(url: &DatabaseUrl, command: &str, wait: Duration) -> Result<MigrationLock> {
+    let lock = MigrationLock::acquire(url, &format!("{APPLICATION} {command}"), wait, |holder| {
+        eprintln!("waiting up to {wait:?} for the migration lock, held by {holder}")
+    })?;
     Ok(lock)
 }
 
 /// The engine settings a change command runs with.
 pub fn settings(url: &DatabaseUrl, change: &ChangeArgs) -> migrations::runner::Settings {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|name| name.trim().to_owned())
-        .or_else(|_| std::env::var("HOSTNAME"))
-        .unwrap_or_else(|_| "unknown-host".into());
     migrations::runner::Settings {
         lock_timeout: change.lock_timeout,
         statement_timeout: change.statement_timeout,
         lock_retries: change.lock_retries,
         retry_backoff: change.retry_backoff,
-        applied_by: format!("{}@{host} ({APPLICATION})", url.user()),
+        applied_by: applied_by(url),
     }
+}
+
+/// Who changes the database, as the state table records it: `user@host (bomizzel-xtask)`.
+pub fn applied_by(url: &DatabaseUrl) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "unknown-host".into());
+    format!("{}@{host} ({APPLICATION})", url.user())
 }
 
 /// A scratch database on `server` with every migration of `set` applied by the engine, dropped

@@ -26,7 +26,7 @@ use crate::journal::{Entry, Journal, Reporter};
 use crate::lint::Risk;
 use crate::pg_tools::{self, ServerVersion};
 use crate::verify::{self, Expectations};
-use crate::{database, health, lint, project};
+use crate::{database, health, lint, project, recovery};
 
 /// An error that ends the process with a given exit code (main.rs downcasts to it).
 #[derive(Debug)]
@@ -232,13 +232,27 @@ impl<'a> Deploy<'a> {
             None
         } else {
             Some(
-                database::lock(url, "deploy-db", &self.args.change).map_err(|error| {
+                database::lock(url, "deploy-db", self.args.change.lock_wait).map_err(|error| {
                     let message = format!("{error:#}");
                     self.check("migration lock", false, vec![message.clone()]);
                     refused(message)
                 })?,
             )
         };
+        if !self.args.dry_run {
+            recovery::recover(
+                &mut client,
+                self.set,
+                self.journal,
+                &recovery::OrphanPolicy::of(&self.args.change),
+                &database::applied_by(url),
+            )
+            .map_err(|error| {
+                let message = format!("{error:#}");
+                self.check("unfinished runs settled", false, vec![message.clone()]);
+                refused(message)
+            })?;
+        }
         let history = history::read(&mut client).context("reading the migration history")?;
         let starting = history.newest_applied().unwrap_or(0);
         self.report.starting_version = starting;

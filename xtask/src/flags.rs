@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::builder::NonEmptyStringValueParser;
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use migrations::Version;
 
 #[derive(Debug, Parser)]
@@ -49,6 +50,9 @@ pub enum Command {
     Restore(RestoreArgs),
     /// Release scripts: preflight, backup, migrate, verify, health check; roll back or say how to restore.
     DeployDb(DeployDbArgs),
+    /// Settle a failed or unfinished migration the runner cannot settle itself, after checking
+    /// the live schema against the claim.
+    Repair(RepairArgs),
 }
 
 /// Which database and which migrations.
@@ -84,6 +88,10 @@ pub struct ChangeArgs {
     /// statement_timeout for every migration [default: none]
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub statement_timeout: Option<Duration>,
+    /// When a runner died and its migration statement still runs on the server, stop that
+    /// statement (cancel, then terminate its backend) instead of waiting up to --lock-wait for it
+    #[arg(long)]
+    pub stop_orphaned_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -521,6 +529,37 @@ pub struct DeployDbArgs {
     /// Snapshot file for verify [default: schema.snapshot beside the migrations folder]
     #[arg(long, value_name = "FILE")]
     pub snapshot: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("settlement").required(true).args(["applied", "not_applied"])))]
+pub struct RepairArgs {
+    /// The failed or unfinished migration
+    #[arg(value_name = "VERSION")]
+    pub version: Version,
+    /// Its up took effect: record it as applied (the schema must show what it creates)
+    #[arg(long)]
+    pub applied: bool,
+    /// It did not take effect: record it as not applied, dropping its INVALID leftover, so the
+    /// next migrate runs it again
+    #[arg(long)]
+    pub not_applied: bool,
+    /// Why, recorded in the migration log with who did it
+    #[arg(long, value_name = "TEXT", value_parser = NonEmptyStringValueParser::new())]
+    pub reason: String,
+    /// Record the claim even though the schema contradicts it or cannot be checked against it
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Append one JSON line here [default: target/xtask/migrations.log]
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// How long to wait for another runner's migration lock
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub lock_wait: Duration,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {

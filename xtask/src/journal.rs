@@ -32,6 +32,19 @@ pub struct Entry<'a> {
     pub duration_ms: Option<u128>,
     pub outcome: &'a str,
     pub error: Option<String>,
+    /// How an unfinished run was settled (`applied`, `not_applied`); this and the fields below
+    /// are absent from lines that settle nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settled_as: Option<&'a str>,
+    /// Who settled it, as the state table records who ran a migration.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub applied_by: Option<&'a str>,
+    /// Why: the reason given to `repair`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'a str>,
+    /// What the live schema showed when it was settled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -190,6 +203,7 @@ impl<'j> Reporter<'j> {
             duration_ms: duration.map(|duration| duration.as_millis()),
             outcome,
             error: error.map(ToString::to_string),
+            ..Entry::default()
         };
         if let Err(error) = self.journal.record(&entry) {
             self.log_error.get_or_insert(error);

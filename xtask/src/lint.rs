@@ -11,7 +11,7 @@ mod forms;
 mod plpgsql;
 mod report;
 mod rule;
-mod sql;
+pub(crate) mod sql;
 pub(crate) mod trace;
 
 use std::collections::BTreeMap;

@@ -19,6 +19,8 @@ mod migrate;
 mod new;
 mod pg_tools;
 mod project;
+mod recovery;
+mod repair;
 mod restore;
 mod rollback;
 mod schema;
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
         flags::Command::Backup(args) => backup::run(&args),
         flags::Command::Restore(args) => restore::run(&args),
         flags::Command::DeployDb(args) => deploy_db::run(&args),
+        flags::Command::Repair(args) => repair::run(&args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

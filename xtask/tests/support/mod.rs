@@ -164,12 +164,13 @@ impl Fixture {
                     | &"check-migrations"
                     | &"check-compat"
                     | &"health-check"
+                    | &"repair"
             )
         ) || args.starts_with(&["schema", "dump"]);
         if takes_dir {
             command.arg("--dir").arg(self.dir());
         }
-        if matches!(args.first(), Some(&"migrate" | &"rollback")) {
+        if matches!(args.first(), Some(&"migrate" | &"rollback" | &"repair")) {
             command.arg("--log").arg(self.log_path());
         }
         command
