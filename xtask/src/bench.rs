@@ -10,6 +10,7 @@ mod lint;
 mod migrate;
 mod online;
 mod roundtrip;
+mod roundtrip_import;
 mod trace;
 mod writer;
 
@@ -42,9 +43,15 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             database_url,
         } => api::run(*seconds, *clients, database_url.as_deref()),
         Bench::Roundtrip {
+            import: Some(dir),
+            database_url,
+            ..
+        } => roundtrip_import::run(dir, database_url.as_deref()),
+        Bench::Roundtrip {
             count,
             rounds,
             database_url,
+            import: None,
         } => roundtrip::run(*count, *rounds, database_url.as_deref()),
         Bench::Backup {
             size_mb,

@@ -363,6 +363,10 @@ pub enum Bench {
         /// Server to create the scratch databases on [default: as for migrate, database postgres]
         #[arg(long, value_name = "URL")]
         database_url: Option<String>,
+        /// Check this migrations folder (an imported history) instead, once, against the same
+        /// check by psql and pg_dump: times, ratio, verdicts compared, coverage
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["count", "rounds"])]
+        import: Option<PathBuf>,
     },
     /// Apply generated migrations with our engine and with psql, on the same server; print the ratio.
     Migrate {
