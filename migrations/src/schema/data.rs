@@ -918,10 +918,13 @@ pub fn literal_for_type(
         client,
         values: Values::Every,
         rows: 1,
+        first_shape: TextShape::Word,
+        shape: TextShape::Word,
         templates: HashMap::new(),
         filled: Filled::default(),
     }
-    .value(&parameter, row, row)
+    // No table: a parameter references no parent.
+    .value("", &parameter, row, row)
 }
 
 #[cfg(test)]
