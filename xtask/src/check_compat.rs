@@ -18,14 +18,14 @@ use migrations::database::quote_identifier;
 use migrations::history;
 use migrations::model::{parse_file_name, Version};
 use migrations::runner::{Event, Runner};
-use migrations::schema::data::{self, Values};
+use migrations::schema::data::{self, ColumnValue, Values};
 use migrations::{Direction, Migration, MigrationSet, ScratchDatabase};
 use postgres::error::{DbError, SqlState};
-use postgres::Client;
+use postgres::{Client, GenericClient};
 use xshell::{cmd, Shell};
 
 use crate::flags::CheckCompatArgs;
-use crate::lint::application::{Access, Application};
+use crate::lint::application::{self, Access, Application};
 use crate::sqlx_data::RecordedQuery;
 use crate::{database, project};
 
@@ -33,15 +33,17 @@ pub fn run(args: &CheckCompatArgs) -> Result<()> {
     let set = database::load(args.server.dir.as_deref())?;
     let server = database::server(args.server.database_url.as_deref())?;
     let repo = args.repo.clone().unwrap_or_else(project::root);
-    let breaks = check(&server, &set, &repo, &args.against)?;
+    let checked = check(&server, &set, &repo, &args.against)?;
+    let breaks = &checked.breaks;
     if breaks.is_empty() {
         println!(
-            "every query of {} prepares on the head schema with the same columns, and runs there as it runs on its own",
-            args.against
+            "every query of {} prepares on the head schema with the same columns, and runs there as it runs on its own ({})",
+            args.against,
+            checked.coverage()
         );
         return Ok(());
     }
-    for line in &breaks {
+    for line in breaks {
         println!("{line}");
     }
     anyhow::bail!(
@@ -51,13 +53,32 @@ pub fn run(args: &CheckCompatArgs) -> Result<()> {
     )
 }
 
-/// One line per query of `git_ref` that the head schema breaks, naming the migration and object.
+/// What checking a release's queries found.
+pub struct Checked {
+    /// One line per query the head schema breaks, naming the migration and object.
+    pub breaks: Vec<String>,
+    /// How many queries ran with generated values on the release's own schema: only those are
+    /// judged by running them; the rest are judged by preparing them.
+    pub executed: usize,
+    pub queries: usize,
+}
+
+impl Checked {
+    pub fn coverage(&self) -> String {
+        format!(
+            "{} of {} queries ran with generated values on the release's schema, the others were prepared",
+            self.executed, self.queries
+        )
+    }
+}
+
+/// Checks every query of `git_ref` against the head schema.
 pub fn check(
     server: &migrations::DatabaseUrl,
     set: &MigrationSet,
     repo: &Path,
     git_ref: &str,
-) -> Result<Vec<String>> {
+) -> Result<Checked> {
     let queries = recorded_queries(repo, git_ref)?;
     if queries.is_empty() {
         anyhow::bail!("{git_ref} has no .sqlx/ query files: nothing to check against");
@@ -75,13 +96,29 @@ pub fn check(
     let release_scratch = database::migrated_scratch(server, &release_set)
         .with_context(|| format!("building the schema of {git_ref}"))?;
     let mut release = release_scratch.url().connect(database::APPLICATION)?;
-    // The values come from the types the release's schema gives the parameters, the types its
-    // `.sqlx/` data was prepared with; the head runs the very same literals.
-    let bindings: Vec<Option<Binding>> = queries
+    // The values come from the release's schema: the types it gives the parameters (the types
+    // its `.sqlx/` data was prepared with) and the values its columns accept; the head runs the
+    // very same literals. In a transaction: reading the catalog for values uses savepoints.
+    let mut reading = release.transaction()?;
+    let bindings: Vec<Vec<Binding>> = queries
         .iter()
-        .map(|query| binding(&mut release, query))
+        .map(|query| bindings(&mut reading, query))
         .collect();
-    let bound = || queries.iter().zip(bindings.iter().map(Option::as_ref));
+    reading.rollback()?;
+    // Every run: a query with each of its bindings, or once, unbound, to be counted as not run.
+    let runs: Vec<(usize, &RecordedQuery, Option<&Binding>)> = queries
+        .iter()
+        .zip(&bindings)
+        .enumerate()
+        .flat_map(|(index, (query, bindings))| match bindings.as_slice() {
+            [] => vec![(index, query, None)],
+            bindings => bindings
+                .iter()
+                .map(|binding| (index, query, Some(binding)))
+                .collect(),
+        })
+        .collect();
+    let bound = || runs.iter().map(|(_, query, binding)| (*query, *binding));
     let before = execute_all(&mut release, bound())?;
 
     let head_scratch = database::migrated_scratch(server, set)?;
@@ -90,30 +127,46 @@ pub fn check(
     let application = Application::of(queries.iter().cloned());
     let mut broken: Vec<Suspect<'_>> = Vec::new();
     for (index, query) in queries.iter().enumerate() {
-        let why = match incompatibility(&mut head, query) {
-            Some(why) => Some(why),
-            None => match (&before[index], &after[index]) {
-                (Execution::Worked, Execution::Failed(failure))
-                    if caused_by_schema(failure, &mut release, &mut head, &application, query)? =>
-                {
-                    Some(failure.to_string())
-                }
-                _ => None,
-            },
-        };
-        if let Some(why) = why {
+        if let Some(why) = incompatibility(&mut head, query) {
             broken.push(Suspect {
                 query,
-                binding: bindings[index].as_ref(),
+                binding: bindings[index].first(),
                 why,
             });
+            continue;
+        }
+        for (run, (_, _, binding)) in runs.iter().enumerate().filter(|(_, run)| run.0 == index) {
+            if let (Execution::Worked, Execution::Failed(failure)) = (&before[run], &after[run]) {
+                if caused_by_schema(failure, &mut release, &mut head, &application, query)? {
+                    broken.push(Suspect {
+                        query,
+                        binding: *binding,
+                        why: failure.to_string(),
+                    });
+                    break;
+                }
+            }
         }
     }
+    let executed = queries
+        .iter()
+        .enumerate()
+        .filter(|(index, _)| {
+            runs.iter().zip(&before).any(|((query, _, _), execution)| {
+                query == index && matches!(execution, Execution::Worked)
+            })
+        })
+        .count();
+    let mut checked = Checked {
+        breaks: Vec::new(),
+        executed,
+        queries: queries.len(),
+    };
     if broken.is_empty() {
-        return Ok(Vec::new());
+        return Ok(checked);
     }
     let culprits = first_breaking_migrations(server, set, &broken)?;
-    Ok(broken
+    checked.breaks = broken
         .iter()
         .zip(culprits)
         .map(|(suspect, culprit)| {
@@ -125,7 +178,8 @@ pub fn check(
                 one_line(&suspect.query.query)
             )
         })
-        .collect())
+        .collect();
+    Ok(checked)
 }
 
 /// A query the head schema breaks, with the values it ran with and why it breaks.
@@ -243,28 +297,60 @@ fn incompatibility(client: &mut Client, query: &RecordedQuery) -> Option<String>
 /// without a Rust value for it.
 struct Binding {
     types: Vec<String>,
-    literals: Vec<String>,
+    values: Vec<ColumnValue>,
 }
 
-/// How `query` runs with generated values; `None` when it does not prepare on this schema or a
-/// parameter has a type no value is generated for (it is then only prepared).
-fn binding(client: &mut Client, query: &RecordedQuery) -> Option<Binding> {
-    let statement = client.prepare(&query.query).ok()?;
-    let mut binding = Binding {
-        types: Vec::new(),
-        literals: Vec::new(),
+/// The ways `query` runs with generated values: every parameter at its first value, then each
+/// written parameter in turn at each other value its column accepts. Empty when it does not
+/// prepare on this schema or a parameter has a type no value is generated for (it is then only
+/// prepared).
+fn bindings(client: &mut impl GenericClient, query: &RecordedQuery) -> Vec<Binding> {
+    let Ok(statement) = client.prepare(&query.query) else {
+        return Vec::new();
     };
-    for parameter in statement.params() {
-        binding
-            .literals
-            .push(data::literal_for_type(client, parameter.oid(), 0).ok()?);
-        binding.types.push(format!(
+    let columns = application::parameter_columns(&query.query);
+    let mut types = Vec::new();
+    let mut choices: Vec<Vec<ColumnValue>> = Vec::new();
+    for (number, parameter) in (1..).zip(statement.params()) {
+        // What the release's schema accepts in the column the parameter feeds (a valid email, a
+        // key its foreign key finds, a row to update); the type's plain value where the query
+        // does not say.
+        let values = columns
+            .get(&number)
+            .and_then(|place| {
+                data::values_for_column(client, &place.table, &place.column, place.usage).ok()
+            })
+            .filter(|values| !values.is_empty());
+        let values = match values {
+            Some(values) => values,
+            None => match data::literal_for_type(client, parameter.oid(), 0) {
+                Ok(literal) => vec![ColumnValue::Literal(literal)],
+                Err(_) => return Vec::new(),
+            },
+        };
+        choices.push(values);
+        types.push(format!(
             "{}.{}",
             quote_identifier(parameter.schema()),
             quote_identifier(parameter.name())
         ));
     }
-    Some(binding)
+    let first: Vec<ColumnValue> = choices.iter().map(|values| values[0].clone()).collect();
+    let mut bindings = vec![Binding {
+        types: types.clone(),
+        values: first.clone(),
+    }];
+    for (position, values) in choices.iter().enumerate() {
+        for value in &values[1..] {
+            let mut varied = first.clone();
+            varied[position] = value.clone();
+            bindings.push(Binding {
+                types: types.clone(),
+                values: varied,
+            });
+        }
+    }
+    bindings
 }
 
 /// What running a query with its binding did.
@@ -404,7 +490,14 @@ fn execute(
         list(&binding.types),
         query.query
     );
-    let execute = format!("EXECUTE {PREPARED}{}", list(&binding.literals));
+    let mut literals = Vec::new();
+    for value in &binding.values {
+        literals.push(match value {
+            ColumnValue::Literal(literal) => literal.clone(),
+            ColumnValue::Existing(read) => existing_value(transaction, read)?,
+        });
+    }
+    let execute = format!("EXECUTE {PREPARED}{}", list(&literals));
     transaction.batch_execute(&format!("SAVEPOINT {PREPARED}"))?;
     // Outer error: it did not prepare; inner: it prepared, and this is how it ran.
     let outcome = transaction
@@ -428,6 +521,26 @@ fn execute(
             None => Err(error).with_context(|| format!("running {}", query.file)),
         },
     }
+}
+
+/// The literal a parameter takes here from an existing row (a parent's key, a row to find),
+/// `NULL` when there is none (or the table is not there on this schema; its own savepoint keeps
+/// the transaction).
+fn existing_value(transaction: &mut postgres::Transaction<'_>, read: &str) -> Result<String> {
+    transaction.batch_execute("SAVEPOINT bomizzel_parent_key")?;
+    let key = match transaction.query_opt(read, &[]) {
+        Ok(row) => {
+            transaction.batch_execute("RELEASE SAVEPOINT bomizzel_parent_key")?;
+            row.map(|row| row.get(0))
+        }
+        Err(_) => {
+            transaction.batch_execute(
+                "ROLLBACK TO SAVEPOINT bomizzel_parent_key; RELEASE SAVEPOINT bomizzel_parent_key",
+            )?;
+            None
+        }
+    };
+    Ok(key.unwrap_or_else(|| "NULL".to_owned()))
 }
 
 /// Whether the head's refusal of a query that ran on its release's schema, with the same values,

@@ -244,7 +244,8 @@ pub fn run(args: &CheckMigrationsArgs) -> Result<()> {
     match (&set, newest_release(args.compat_ref.as_deref())) {
         (Some(set), Some(release)) => {
             steps.run("backward compatibility with the last release", || {
-                let breaks = check_compat::check(&server, set, &project::root(), &release)?;
+                let checked = check_compat::check(&server, set, &project::root(), &release)?;
+                let breaks = &checked.breaks;
                 if !breaks.is_empty() {
                     anyhow::bail!(
                         "{}\n{} queries of {release} break",
@@ -255,7 +256,8 @@ pub fn run(args: &CheckMigrationsArgs) -> Result<()> {
                 Ok((
                     (),
                     vec![format!(
-                        "every query of {release} still prepares, with the same columns, and runs as on its own schema"
+                        "every query of {release} still prepares, with the same columns, and runs as on its own schema ({})",
+                        checked.coverage()
                     )],
                 ))
             });

@@ -99,6 +99,16 @@ fn an_additive_migration_passes() {
     let run = check(&fixture, repo.path());
     run.assert_ok();
     assert!(run.stdout.contains("every query of v1 prepares"), "{run}");
+    // Every one of the backend's queries ran, its parameters shaped by the columns they feed
+    // (a valid email, an existing parent's key, a row that is there to update).
+    let ran = run
+        .stdout
+        .split(" queries ran with generated values")
+        .next()
+        .and_then(|head| head.rsplit('(').next())
+        .unwrap_or_default();
+    let (executed, total) = ran.split_once(" of ").expect("the coverage is printed");
+    assert_eq!(executed, total, "{run}");
 }
 
 #[test]

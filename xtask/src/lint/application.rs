@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use migrations::schema::data::ParameterUse;
 use serde_json::Value;
 
 use crate::sqlx_data::RecordedQuery;
@@ -179,16 +180,7 @@ struct Found {
 
 impl Found {
     fn visit(&mut self, value: &Value) {
-        match value {
-            Value::Array(items) => items.iter().for_each(|item| self.visit(item)),
-            Value::Object(fields) => {
-                for (key, inner) in fields {
-                    self.node(key, inner);
-                    self.visit(inner);
-                }
-            }
-            _ => {}
-        }
+        each_node(value, &mut |kind, node| self.node(kind, node));
     }
 
     /// One node, by its variant name in the tree.
@@ -308,6 +300,129 @@ impl Found {
     }
 }
 
+/// Where a parameter goes: `table.column`, written or compared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParameterColumn {
+    pub table: String,
+    pub column: String,
+    pub usage: ParameterUse,
+}
+
+/// The column each parameter of `sql` is written to or compared with (`$1` → `tickets.title`),
+/// where the query says so plainly: an `INSERT`'s `VALUES`, an `UPDATE`'s `SET`, `column = $n`.
+/// An unqualified column is placed only when the query names one table; a parameter used twice
+/// takes its first place.
+pub fn parameter_columns(sql: &str) -> BTreeMap<i32, ParameterColumn> {
+    let Some(tree) = pg_query::parse(sql, 0)
+        .ok()
+        .and_then(|parsed| serde_json::to_value(&parsed.protobuf).ok())
+    else {
+        return BTreeMap::new();
+    };
+    let mut found = Found::default();
+    found.visit(&tree);
+    let only_table = (found.relations.len() == 1)
+        .then(|| found.relations.keys().next().cloned())
+        .flatten();
+    let column_of = |column_ref: &Value| -> Option<ParameterColumn> {
+        let names = names(&column_ref["fields"]);
+        let (table, column) = match names.as_slice() {
+            [.., qualifier, column] => (found.aliases.get(*qualifier)?.clone(), *column),
+            [column] => (only_table.clone()?, *column),
+            [] => return None,
+        };
+        Some(ParameterColumn {
+            table,
+            column: column.to_owned(),
+            usage: ParameterUse::Compared,
+        })
+    };
+    let written = |table: &str, column: &str| ParameterColumn {
+        table: table.to_owned(),
+        column: column.to_owned(),
+        usage: ParameterUse::Written,
+    };
+    let mut columns = BTreeMap::new();
+    each_node(&tree, &mut |kind, node| match kind {
+        "InsertStmt" => {
+            let Some(table) = node["relation"]["relname"].as_str() else {
+                return;
+            };
+            let targets: Vec<String> = res_target_names(&node["cols"]).collect();
+            let rows = node["select_stmt"]["node"]["SelectStmt"]["values_lists"]
+                .as_array()
+                .map_or(&[][..], Vec::as_slice);
+            for row in rows {
+                let items = row["node"]["List"]["items"]
+                    .as_array()
+                    .map_or(&[][..], Vec::as_slice);
+                for (item, target) in items.iter().zip(&targets) {
+                    if let Some(number) = parameter_number(item) {
+                        columns
+                            .entry(number)
+                            .or_insert_with(|| written(table, target));
+                    }
+                }
+            }
+        }
+        "UpdateStmt" => {
+            let Some(table) = node["relation"]["relname"].as_str() else {
+                return;
+            };
+            for target in node["target_list"]
+                .as_array()
+                .map_or(&[][..], Vec::as_slice)
+            {
+                let target = &target["node"]["ResTarget"];
+                if let (Some(column), Some(number)) =
+                    (target["name"].as_str(), parameter_number(&target["val"]))
+                {
+                    columns
+                        .entry(number)
+                        .or_insert_with(|| written(table, column));
+                }
+            }
+        }
+        "AExpr" if names(&node["name"]) == ["="] => {
+            for (one, other) in [("lexpr", "rexpr"), ("rexpr", "lexpr")] {
+                if let (Some(number), Some(column)) = (
+                    parameter_number(&node[one]),
+                    node[other]["node"].get("ColumnRef").and_then(&column_of),
+                ) {
+                    columns.entry(number).or_insert(column);
+                }
+            }
+        }
+        _ => {}
+    });
+    columns
+}
+
+/// `$n` in a serialized expression node, through a cast.
+fn parameter_number(node: &Value) -> Option<i32> {
+    let inner = &node["node"];
+    match inner.get("TypeCast") {
+        Some(cast) => parameter_number(&cast["arg"]),
+        None => inner["ParamRef"]["number"]
+            .as_i64()
+            .and_then(|number| i32::try_from(number).ok()),
+    }
+}
+
+/// Calls `visit` with every node of a serialized parse tree and its variant name.
+fn each_node(value: &Value, visit: &mut impl FnMut(&str, &Value)) {
+    match value {
+        Value::Array(items) => items.iter().for_each(|item| each_node(item, visit)),
+        Value::Object(fields) => {
+            for (key, inner) in fields {
+                visit(key, inner);
+                each_node(inner, visit);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// The strings of a serialized name list.
 fn names(list: &Value) -> Vec<&str> {
     list.as_array()
@@ -358,6 +473,39 @@ mod tests {
             (table, column),
             ("tickets", "title" | "id") | ("queue_agents", "user_id")
         )
+    }
+
+    #[test]
+    fn places_parameters_in_the_columns_they_feed() {
+        let placed = |sql: &str| -> Vec<(i32, String)> {
+            parameter_columns(sql)
+                .into_iter()
+                .map(|(number, place)| {
+                    let usage = match place.usage {
+                        ParameterUse::Written => "<-",
+                        ParameterUse::Compared => "=",
+                    };
+                    (number, format!("{}.{} {usage}", place.table, place.column))
+                })
+                .collect()
+        };
+        assert_eq!(
+            placed("INSERT INTO users (email, role) VALUES ($1, $2::text) RETURNING id"),
+            vec![(1, "users.email <-".into()), (2, "users.role <-".into())]
+        );
+        assert_eq!(
+            placed("UPDATE tickets t SET status = $2 WHERE t.id = $1 AND $3 = assignee_id"),
+            vec![
+                (1, "tickets.id =".into()),
+                (2, "tickets.status <-".into()),
+                (3, "tickets.assignee_id =".into())
+            ]
+        );
+        assert_eq!(
+            placed("SELECT 1 FROM a JOIN b ON b.a_id = a.id WHERE name = $1 AND b.x = $2"),
+            vec![(2, "b.x =".into())],
+            "an unqualified column among two tables is not placed"
+        );
     }
 
     #[test]
