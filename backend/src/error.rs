@@ -127,10 +127,12 @@ impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         match rejection {
             JsonRejection::JsonDataError(_) => ApiError::Unprocessable(rejection.body_text()),
-            _ if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(format!(
-                "the body is over the limit of {} bytes",
-                crate::limits::BODY_BYTES
-            )),
+            _ if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                ApiError::TooLarge(format!(
+                    "the body is over the limit of {} bytes",
+                    crate::limits::BODY_BYTES
+                ))
+            }
             _ => ApiError::BadRequest(rejection.body_text()),
         }
     }

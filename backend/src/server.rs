@@ -148,8 +148,9 @@ impl<S: AsyncWrite + Unpin> JsonRefusals<S> {
             return Poll::Ready(Ok(None));
         };
         while replacement.written < replacement.bytes.len() {
-            let written = ready!(Pin::new(&mut self.inner)
-                .poll_write(cx, &replacement.bytes[replacement.written..]))?;
+            let written =
+                ready!(Pin::new(&mut self.inner)
+                    .poll_write(cx, &replacement.bytes[replacement.written..]))?;
             if written == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
