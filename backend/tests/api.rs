@@ -1020,7 +1020,7 @@ impl Random {
             if index > 0 {
                 query.push('&');
             }
-            query.push_str(*self.pick(&KEYS));
+            query.push_str(KEYS[self.below(KEYS.len())]);
             query.push('=');
             let value = match self.below(4) {
                 0 => self.number().to_string(),
