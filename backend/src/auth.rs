@@ -59,11 +59,14 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        // The scheme is case-insensitive (RFC 9110, 11.1): `bearer` is `Bearer`.
         let token = parts
             .headers
             .get("authorization")
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
+            .and_then(|value| value.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token)
             .ok_or(ApiError::Unauthorized)?;
         let hash = Sha256::digest(token.trim().as_bytes()).to_vec();
         let row = sqlx::query!(

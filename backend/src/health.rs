@@ -34,7 +34,7 @@ async fn readiness(state: &AppState, needed: i32) -> Result<i32, String> {
     )
     .fetch_one(&state.pool)
     .await
-    .map_err(|error| format!("database unreachable: {error}"))?;
+    .map_err(|error| hidden(error, "database unreachable"))?;
     if !history {
         return Err(format!(
             "schema not migrated: version 0, this build needs {needed}"
@@ -44,7 +44,7 @@ async fn readiness(state: &AppState, needed: i32) -> Result<i32, String> {
         sqlx::query_as("SELECT max(version) FROM refinery_schema_history")
             .fetch_one(&state.pool)
             .await
-            .map_err(|error| format!("reading the schema version: {error}"))?;
+            .map_err(|error| hidden(error, "cannot read the schema version"))?;
     let version = version.unwrap_or(0);
     if states {
         let unfinished: Option<String> = sqlx::query_scalar(
@@ -53,7 +53,7 @@ async fn readiness(state: &AppState, needed: i32) -> Result<i32, String> {
         )
         .fetch_optional(&state.pool)
         .await
-        .map_err(|error| format!("reading migration states: {error}"))?;
+        .map_err(|error| hidden(error, "cannot read the migration states"))?;
         if let Some(unfinished) = unfinished {
             return Err(format!("migration {unfinished}"));
         }
@@ -64,4 +64,10 @@ async fn readiness(state: &AppState, needed: i32) -> Result<i32, String> {
         )),
         _ => Ok(version),
     }
+}
+
+/// The reason anyone may read; the database's own words (hosts, users, SQL) go to the log only.
+fn hidden(error: sqlx::Error, reason: &str) -> String {
+    tracing::warn!(%error, "not ready: {reason}");
+    reason.to_owned()
 }

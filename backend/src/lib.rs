@@ -5,15 +5,19 @@
 mod auth;
 mod error;
 mod health;
+pub mod limits;
+mod server;
 mod tickets;
 mod users;
 
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::routing::{get, post, put};
 use axum::Router;
 use sqlx::PgPool;
 
 pub use auth::{issue_token, TokenIssue};
 pub use error::ApiError;
+pub use server::{serve, Timeouts};
 
 /// A pool that connects on first use, so the service starts (and reports not-ready) while the
 /// database is down. Built from the parsed URL, so libpq key/value strings work as URLs do.
@@ -55,5 +59,13 @@ pub fn router(state: AppState) -> Router {
             post(tickets::add_comment).get(tickets::list_comments),
         )
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
+        .method_not_allowed_fallback(|request: Request| async move {
+            ApiError::MethodNotAllowed(format!(
+                "{} is not allowed on {}",
+                request.method(),
+                request.uri().path()
+            ))
+        })
+        .layer(DefaultBodyLimit::max(limits::BODY_BYTES))
         .with_state(state)
 }

@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 
-use backend::{issue_token, lazy_pool, router, AppState};
+use backend::{issue_token, lazy_pool, router, AppState, Timeouts};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -46,14 +46,18 @@ async fn serve() -> Result<(), String> {
         .unwrap_or_else(|_| "127.0.0.1:8080".into())
         .parse()
         .map_err(|error| format!("invalid BIND_ADDR: {error}"))?;
+    let timeouts = Timeouts::from_env()?;
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .map_err(|error| format!("cannot listen on {bind}: {error}"))?;
-    tracing::info!(%bind, database = %url, "serving");
-    axum::serve(listener, router(AppState { pool }))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|error| format!("server failed: {error}"))?;
+    tracing::info!(%bind, database = %url, ?timeouts, "serving");
+    backend::serve(
+        listener,
+        router(AppState { pool }),
+        timeouts,
+        shutdown_signal(),
+    )
+    .await;
     tracing::info!("stopped");
     Ok(())
 }

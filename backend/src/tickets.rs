@@ -3,15 +3,15 @@
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::auth::{Caller, Role};
+use crate::limits::{COMMENT_BODY, DESCRIPTION, LISTED_DESCRIPTION_CHARS, TITLE};
 use crate::{ApiError, AppState};
 
-const MAX_TITLE_CHARS: usize = 200;
 const DEFAULT_PAGE: i64 = 50;
 const MAX_PAGE: i64 = 200;
 
@@ -46,12 +46,14 @@ pub async fn create(
     body: Result<Json<NewTicket>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Ticket>), ApiError> {
     let Json(new) = body?;
-    let title = new.title.trim();
-    if title.is_empty() || title.chars().count() > MAX_TITLE_CHARS {
+    let title = TITLE.check(new.title.trim())?;
+    if title.is_empty() {
         return Err(ApiError::Unprocessable(format!(
-            "title must be 1 to {MAX_TITLE_CHARS} characters"
+            "title must be 1 to {} characters",
+            TITLE.max_chars
         )));
     }
+    let description = DESCRIPTION.check(&new.description)?;
     let priority = new.priority.unwrap_or(2);
     if !(0..=4).contains(&priority) {
         return Err(ApiError::Unprocessable(
@@ -65,7 +67,7 @@ pub async fn create(
          RETURNING id, title, description, status, priority, requester_id, assignee_id, queue_id,
                    created_at, updated_at",
         title,
-        new.description,
+        description,
         priority,
         caller.id,
         new.queue_id
@@ -131,9 +133,18 @@ pub struct ListQuery {
     pub after: Option<String>,
 }
 
+/// A ticket as lists show it: its description cut to `LISTED_DESCRIPTION_CHARS` characters.
+#[derive(Debug, Serialize)]
+pub struct ListedTicket {
+    #[serde(flatten)]
+    pub ticket: Ticket,
+    /// The description is longer than the list shows: `GET /tickets/{id}` has all of it.
+    pub description_truncated: bool,
+}
+
 #[derive(Debug, Serialize)]
 pub struct Page {
-    pub tickets: Vec<Ticket>,
+    pub tickets: Vec<ListedTicket>,
     /// Pass as `after` for the next page; absent on the last one.
     pub next: Option<String>,
 }
@@ -156,11 +167,9 @@ impl Cursor {
         else {
             return Err(bad());
         };
-        let micros: i128 = micros.parse().map_err(|_| bad())?;
         Ok(Cursor {
             priority: priority.parse().map_err(|_| bad())?,
-            created_at: OffsetDateTime::from_unix_timestamp_nanos(micros * 1000)
-                .map_err(|_| bad())?,
+            created_at: from_unix_micros(micros).ok_or_else(bad)?,
             id: id.parse().map_err(|_| bad())?,
         })
     }
@@ -169,10 +178,21 @@ impl Cursor {
         format!(
             "{}.{}.{}",
             ticket.priority,
-            ticket.created_at.unix_timestamp_nanos() / 1000,
+            unix_micros(ticket.created_at),
             ticket.id
         )
     }
+}
+
+/// A cursor's timestamp; `None` for what is not a number or out of range (checked, a client
+/// chooses the number).
+fn from_unix_micros(text: &str) -> Option<OffsetDateTime> {
+    let micros: i128 = text.parse().ok()?;
+    OffsetDateTime::from_unix_timestamp_nanos(micros.checked_mul(1000)?).ok()
+}
+
+fn unix_micros(at: OffsetDateTime) -> i128 {
+    at.unix_timestamp_nanos() / 1000
 }
 
 pub async fn list(
@@ -181,12 +201,7 @@ pub async fn list(
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Page>, ApiError> {
     let Query(query) = query?;
-    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::BadRequest(format!(
-            "limit must be 1 to {MAX_PAGE}"
-        )));
-    }
+    let limit = page_limit(query.limit)?;
     if let Some(status) = &query.status {
         if !STATUSES.contains(&status.as_str()) {
             return Err(ApiError::BadRequest(format!(
@@ -198,10 +213,11 @@ pub async fn list(
     let after = query.after.as_deref().map(Cursor::parse).transpose()?;
     // Keyset pagination: the next page starts after the last row of this one, found through the
     // index instead of counted past with OFFSET.
-    let tickets = sqlx::query_as!(
-        Ticket,
-        "SELECT t.id, t.title, t.description, t.status, t.priority, t.requester_id, t.assignee_id,
-                t.queue_id, t.created_at, t.updated_at
+    let rows = sqlx::query!(
+        r#"SELECT t.id, t.title, left(t.description, $10) AS "description!",
+                char_length(t.description) > $10 AS "description_truncated!",
+                t.status, t.priority, t.requester_id, t.assignee_id, t.queue_id, t.created_at,
+                t.updated_at
          FROM tickets t
          WHERE ($1::text IS NULL OR t.status = $1)
            AND ($2::bigint IS NULL OR t.queue_id = $2)
@@ -213,7 +229,7 @@ pub async fn list(
                 OR t.priority < $6
                 OR (t.priority = $6 AND (t.created_at, t.id) > ($7::timestamptz, $8::bigint)))
          ORDER BY t.priority DESC, t.created_at, t.id
-         LIMIT $9",
+         LIMIT $9"#,
         query.status,
         query.queue_id,
         query.assignee_id,
@@ -222,12 +238,31 @@ pub async fn list(
         after.as_ref().map(|cursor| cursor.priority),
         after.as_ref().map(|cursor| cursor.created_at),
         after.as_ref().map(|cursor| cursor.id),
-        limit
+        limit,
+        LISTED_DESCRIPTION_CHARS
     )
     .fetch_all(&state.pool)
     .await?;
+    let tickets: Vec<ListedTicket> = rows
+        .into_iter()
+        .map(|row| ListedTicket {
+            ticket: Ticket {
+                id: row.id,
+                title: row.title,
+                description: row.description,
+                status: row.status,
+                priority: row.priority,
+                requester_id: row.requester_id,
+                assignee_id: row.assignee_id,
+                queue_id: row.queue_id,
+                created_at: row.created_at,
+                updated_at: row.updated_at,
+            },
+            description_truncated: row.description_truncated,
+        })
+        .collect();
     let next = (tickets.len() as i64 == limit)
-        .then(|| tickets.last().map(Cursor::of))
+        .then(|| tickets.last().map(|listed| Cursor::of(&listed.ticket)))
         .flatten();
     Ok(Json(Page { tickets, next }))
 }
@@ -362,6 +397,7 @@ pub async fn add_comment(
 ) -> Result<(StatusCode, Json<Comment>), ApiError> {
     let Path(id) = path?;
     let Json(new) = body?;
+    COMMENT_BODY.check(&new.body)?;
     if new.body.trim().is_empty() {
         return Err(ApiError::Unprocessable("a comment needs a body".into()));
     }
@@ -385,22 +421,74 @@ pub async fn add_comment(
     Ok((StatusCode::CREATED, Json(comment)))
 }
 
+#[derive(Debug, Deserialize)]
+pub struct CommentsQuery {
+    pub limit: Option<i64>,
+    /// From the `Link: <...>; rel="next"` header of the previous page.
+    pub after: Option<String>,
+}
+
+/// Oldest first, a page at a time. The body stays the array it always was; the next page's
+/// address is in a `Link` header (RFC 8288), absent on the last page.
 pub async fn list_comments(
     caller: Caller,
     State(state): State<AppState>,
     path: Result<Path<i64>, PathRejection>,
-) -> Result<Json<Vec<Comment>>, ApiError> {
+    query: Result<Query<CommentsQuery>, QueryRejection>,
+) -> Result<(HeaderMap, Json<Vec<Comment>>), ApiError> {
     let Path(id) = path?;
+    let Query(query) = query?;
+    let limit = page_limit(query.limit)?;
+    // `created_at_unix_micros.id` of the last comment of the previous page.
+    let after = query
+        .after
+        .as_deref()
+        .map(|text| {
+            text.split_once('.')
+                .and_then(|(micros, id)| Some((from_unix_micros(micros)?, id.parse::<i64>().ok()?)))
+                .ok_or_else(|| {
+                    ApiError::BadRequest(format!("`after` is not a cursor this API issued: {text}"))
+                })
+        })
+        .transpose()?;
     visible_ticket(&state, caller, id).await?;
     let comments = sqlx::query_as!(
         Comment,
         "SELECT id, ticket_id, author_id, body, internal, created_at FROM comments
          WHERE ticket_id = $1 AND (NOT internal OR $2 <> 'customer')
-         ORDER BY created_at, id",
+           AND ($3::timestamptz IS NULL OR (created_at, id) > ($3::timestamptz, $4::bigint))
+         ORDER BY created_at, id
+         LIMIT $5",
         id,
-        caller.role.as_str()
+        caller.role.as_str(),
+        after.map(|(created_at, _)| created_at),
+        after.map(|(_, id)| id),
+        limit
     )
     .fetch_all(&state.pool)
     .await?;
-    Ok(Json(comments))
+    let mut headers = HeaderMap::new();
+    if let Some(last) = comments.last().filter(|_| comments.len() as i64 == limit) {
+        let link = format!(
+            "</tickets/{id}/comments?limit={limit}&after={}.{}>; rel=\"next\"",
+            unix_micros(last.created_at),
+            last.id
+        );
+        headers.insert(
+            header::LINK,
+            link.parse().expect("digits, dots and ASCII punctuation"),
+        );
+    }
+    Ok((headers, Json(comments)))
+}
+
+/// `limit` as given, or the default; refused outside 1 to `MAX_PAGE`.
+fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+    let limit = limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::BadRequest(format!(
+            "limit must be 1 to {MAX_PAGE}"
+        )));
+    }
+    Ok(limit)
 }

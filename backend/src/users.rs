@@ -6,6 +6,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{Caller, Role};
+use crate::limits::{DISPLAY_NAME, EMAIL, QUEUE_DESCRIPTION, QUEUE_NAME};
 use crate::{issue_token, ApiError, AppState};
 
 #[derive(Debug, Serialize)]
@@ -38,6 +39,8 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<CreatedUser>), ApiError> {
     caller.require(&[Role::Admin], "create users")?;
     let Json(new) = body?;
+    EMAIL.check(&new.email)?;
+    DISPLAY_NAME.check(&new.display_name)?;
     if !["customer", "agent", "admin"].contains(&new.role.as_str()) {
         return Err(ApiError::Unprocessable(
             "role must be customer, agent or admin".into(),
@@ -95,6 +98,8 @@ pub async fn create_queue(
 ) -> Result<(StatusCode, Json<Queue>), ApiError> {
     caller.require(&[Role::Admin], "create queues")?;
     let Json(new) = body?;
+    QUEUE_NAME.check(&new.name)?;
+    QUEUE_DESCRIPTION.check(&new.description)?;
     let queue = sqlx::query_as!(
         Queue,
         "INSERT INTO queues (name, description) VALUES ($1, $2) RETURNING id, name, description",
