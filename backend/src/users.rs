@@ -52,7 +52,8 @@ pub async fn create(
         new.role
     )
     .fetch_one(&state.pool)
-    .await?;
+    .await
+    .map_err(email_taken_or)?;
     let issue = issue_token(&state.pool, user.id, "created with the user").await?;
     Ok((
         StatusCode::CREATED,
@@ -61,6 +62,26 @@ pub async fn create(
             token: issue.token,
         }),
     ))
+}
+
+/// The unique indexes on `lower(email)` (V0010) and on `email` refuse the same thing, as far as
+/// the client can tell: the address belongs to an account already, in this letter case or another.
+/// The index decides, so concurrent registrations of case variants leave exactly one account.
+const EMAIL_UNIQUE: [&str; 2] = ["users_email_lower_key", "users_email_key"];
+
+fn email_taken_or(error: sqlx::Error) -> ApiError {
+    let taken = error
+        .as_database_error()
+        .and_then(|database| database.constraint())
+        .is_some_and(|constraint| EMAIL_UNIQUE.contains(&constraint));
+    if taken {
+        ApiError::Conflict(
+            "a user with this email already exists (emails are compared ignoring letter case)"
+                .into(),
+        )
+    } else {
+        error.into()
+    }
 }
 
 pub async fn me(caller: Caller, State(state): State<AppState>) -> Result<Json<User>, ApiError> {
