@@ -15,21 +15,24 @@
 
 DO $$
 DECLARE
-    duplicates text;
+    listed text;
     groups bigint;
 BEGIN
-    SELECT string_agg(format('%s (user ids %s: %s)', address, ids, emails), '; ' ORDER BY address),
-           count(*)
-      INTO duplicates, groups
+    -- The first 100 addresses are enough to start resolving; the count says how many remain.
+    SELECT count(*),
+           string_agg(format('%s (user ids %s: %s)', address, ids, emails), '; ' ORDER BY address)
+               FILTER (WHERE position <= 100)
+      INTO groups, listed
       FROM (SELECT lower(email) AS address,
                    string_agg(id::text, ', ' ORDER BY id) AS ids,
-                   string_agg(email, ', ' ORDER BY id) AS emails
+                   string_agg(email, ', ' ORDER BY id) AS emails,
+                   row_number() OVER (ORDER BY lower(email)) AS position
               FROM users
              GROUP BY lower(email)
             HAVING count(*) > 1) AS duplicated;
     IF groups > 0 THEN
         RAISE EXCEPTION '% email address(es) belong to more than one account when letter case is ignored: %',
-            groups, duplicates
+            groups, listed || CASE WHEN groups > 100 THEN format('; and %s more', groups - 100) ELSE '' END
             USING ERRCODE = 'unique_violation',
                   HINT = 'give all but one account of each address another email (or remove the '
                       || 'unused ones), then migrate again; this migration never merges or deletes accounts';
