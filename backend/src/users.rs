@@ -43,17 +43,22 @@ pub async fn create(
             "role must be customer, agent or admin".into(),
         ));
     }
+    // Compared ignoring case here as well, so a case variant is refused on a schema still
+    // without V0010's index (a backend deployed before its migrations).
     let user = sqlx::query_as!(
         User,
-        "INSERT INTO users (email, display_name, role) VALUES ($1, $2, $3)
+        "INSERT INTO users (email, display_name, role)
+         SELECT $1, $2, $3
+         WHERE NOT EXISTS (SELECT 1 FROM users WHERE lower(email) = lower($1))
          RETURNING id, email, display_name, role",
         new.email.trim(),
         new.display_name.trim(),
         new.role
     )
-    .fetch_one(&state.pool)
+    .fetch_optional(&state.pool)
     .await
-    .map_err(email_taken_or)?;
+    .map_err(email_taken_or)?
+    .ok_or_else(email_taken)?;
     let issue = issue_token(&state.pool, user.id, "created with the user").await?;
     Ok((
         StatusCode::CREATED,
@@ -64,10 +69,16 @@ pub async fn create(
     ))
 }
 
-/// The unique indexes on `lower(email)` (V0010) and on `email` refuse the same thing, as far as
-/// the client can tell: the address belongs to an account already, in this letter case or another.
-/// The index decides, so concurrent registrations of case variants leave exactly one account.
+/// The unique indexes on `lower(email)` (V0010) and on `email` refuse what the insert's own check
+/// lets through when registrations race: the index decides, so concurrent registrations of case
+/// variants leave exactly one account.
 const EMAIL_UNIQUE: [&str; 2] = ["users_email_lower_key", "users_email_key"];
+
+fn email_taken() -> ApiError {
+    ApiError::Conflict(
+        "a user with this email already exists (emails are compared ignoring letter case)".into(),
+    )
+}
 
 fn email_taken_or(error: sqlx::Error) -> ApiError {
     let taken = error
@@ -75,10 +86,7 @@ fn email_taken_or(error: sqlx::Error) -> ApiError {
         .and_then(|database| database.constraint())
         .is_some_and(|constraint| EMAIL_UNIQUE.contains(&constraint));
     if taken {
-        ApiError::Conflict(
-            "a user with this email already exists (emails are compared ignoring letter case)"
-                .into(),
-        )
+        email_taken()
     } else {
         error.into()
     }
