@@ -570,7 +570,9 @@ fn one_account_per_email_whatever_its_letter_case() {
                     start_together.wait();
                     let outcome = ureq::post(url)
                         .set("Authorization", &format!("Bearer {admin}"))
-                        .send_json(json!({"email": email, "display_name": "Agent", "role": "agent"}));
+                        .send_json(
+                            json!({"email": email, "display_name": "Agent", "role": "agent"}),
+                        );
                     let response = match outcome {
                         Ok(response) | Err(ureq::Error::Status(_, response)) => response,
                         Err(error) => panic!("POST /users {email}: {error}"),
@@ -616,6 +618,10 @@ fn one_account_per_email_whatever_its_letter_case() {
             Some(&admin),
             Some(json!({"email": email, "display_name": "Agent", "role": "agent"})),
         );
-        assert_eq!((status, &body["error"]["code"]), (409, &json!("conflict")), "{body}");
+        assert_eq!(
+            (status, &body["error"]["code"]),
+            (409, &json!("conflict")),
+            "{body}"
+        );
     }
 }

@@ -414,11 +414,17 @@ fn case_duplicate_emails_stop_the_email_index_until_resolved() {
     assert_eq!(state_of(&fixture, 9), "pending");
     assert_eq!(state_of(&fixture, 10), "pending");
     assert!(
-        !fixture.objects().contains(&"i users_email_lower_key".to_owned()),
+        !fixture
+            .objects()
+            .contains(&"i users_email_lower_key".to_owned()),
         "{:?}",
         fixture.objects()
     );
-    assert_eq!(accounts(&mut client), before, "the refusal changed accounts");
+    assert_eq!(
+        accounts(&mut client),
+        before,
+        "the refusal changed accounts"
+    );
 
     client
         .execute(

@@ -95,7 +95,9 @@ pub fn run(
 
     if let Some(from) = project_from {
         anyhow::ensure!(
-            set.migrations.iter().any(|migration| migration.version >= from),
+            set.migrations
+                .iter()
+                .any(|migration| migration.version >= from),
             "--project-from {from}: the project has no migration from version {from} on"
         );
     }
