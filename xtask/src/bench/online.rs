@@ -584,7 +584,7 @@ fn drive(
         let result = match state % 100 {
             0..10 if registrations => {
                 registered += 1;
-                let email = if registered % 2 == 0 {
+                let email = if registered.is_multiple_of(2) {
                     format!("Load-{client}-{registered}@Bench.Example")
                 } else {
                     format!("load-{client}-{registered}@bench.example")
