@@ -361,7 +361,13 @@ fn phase(
     let queue_id = fill(scratch.url(), rows, accounts)?;
     super::settle(server);
 
-    let backend = super::backend::start(sh, binary, scratch.url())?;
+    // Before the project's migrations the backend serves but is not ready (its schema is behind
+    // the build), as when a release ships the backend before its migrations.
+    let probe = match forms {
+        Forms::Project(_) => "/health",
+        Forms::Ours | Forms::Naive => "/health/ready",
+    };
+    let backend = super::backend::start(sh, binary, scratch.url(), probe)?;
     let base = backend.base.clone();
 
     let agent = ureq::AgentBuilder::new()
