@@ -625,26 +625,3 @@ fn one_account_per_email_whatever_its_letter_case() {
         );
     }
 }
-
-/// A backend deployed before V0010's index still refuses a case variant, by its own comparison.
-#[test]
-fn a_case_variant_is_refused_before_the_email_index_exists() {
-    let service = Service::start(Some(8));
-    let admin = service.admin_token();
-    let register = |email: &str| {
-        service.call(
-            "POST",
-            "/users",
-            Some(&admin),
-            Some(json!({"email": email, "display_name": "Agent", "role": "agent"})),
-        )
-    };
-    let (status, created) = register("agent1@probe.test");
-    assert_eq!(status, 201, "{created}");
-    let (status, refused) = register("Agent1@Probe.Test");
-    assert_eq!(
-        (status, &refused["error"]["code"]),
-        (409, &json!("conflict")),
-        "{refused}"
-    );
-}
