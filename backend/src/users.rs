@@ -55,7 +55,8 @@ pub async fn create(
         new.role
     )
     .fetch_one(&state.pool)
-    .await?;
+    .await
+    .map_err(email_taken_or)?;
     let issue = issue_token(&state.pool, user.id, "created with the user").await?;
     Ok((
         StatusCode::CREATED,
@@ -64,6 +65,27 @@ pub async fn create(
             token: issue.token,
         }),
     ))
+}
+
+/// The unique index on `lower(email)` (V0010) compares emails ignoring case, race-free: of
+/// concurrent registrations of case variants exactly one succeeds. It and the case-sensitive
+/// `users_email_key` refuse the same thing as far as the client can tell. (A check in the insert
+/// itself would read the whole table on a schema without the index: a second per registration.)
+const EMAIL_UNIQUE: [&str; 2] = ["users_email_lower_key", "users_email_key"];
+
+fn email_taken_or(error: sqlx::Error) -> ApiError {
+    let taken = error
+        .as_database_error()
+        .and_then(|database| database.constraint())
+        .is_some_and(|constraint| EMAIL_UNIQUE.contains(&constraint));
+    if taken {
+        ApiError::Conflict(
+            "a user with this email already exists (emails are compared ignoring letter case)"
+                .into(),
+        )
+    } else {
+        error.into()
+    }
 }
 
 pub async fn me(caller: Caller, State(state): State<AppState>) -> Result<Json<User>, ApiError> {

@@ -1215,3 +1215,96 @@ fn random_requests_never_get_a_5xx_nor_a_panic() {
     );
     assert_eq!(service_panics(), 0, "no panic on the service's threads");
 }
+
+/// `email` with the letters chosen by the bits of `variant` in upper case.
+fn case_variant(email: &str, variant: u32) -> String {
+    let mut letter = 0;
+    email
+        .chars()
+        .map(|c| {
+            if !c.is_ascii_alphabetic() {
+                return c;
+            }
+            letter += 1;
+            if variant >> (letter - 1) & 1 == 1 {
+                c.to_ascii_uppercase()
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn one_account_per_email_whatever_its_letter_case() {
+    let service = Service::start(None);
+    let admin = service.admin_token();
+    let variants: Vec<String> = (0..20)
+        .map(|variant| case_variant("agent1@probe.test", variant))
+        .collect();
+    let start_together = std::sync::Barrier::new(variants.len());
+    let url = service.url("/users");
+    let answers: Vec<(u16, Value)> = std::thread::scope(|scope| {
+        let registrations: Vec<_> = variants
+            .iter()
+            .map(|email| {
+                let (url, admin, start_together) = (&url, &admin, &start_together);
+                scope.spawn(move || {
+                    start_together.wait();
+                    let outcome = ureq::post(url)
+                        .set("Authorization", &format!("Bearer {admin}"))
+                        .send_json(
+                            json!({"email": email, "display_name": "Agent", "role": "agent"}),
+                        );
+                    let response = match outcome {
+                        Ok(response) | Err(ureq::Error::Status(_, response)) => response,
+                        Err(error) => panic!("POST /users {email}: {error}"),
+                    };
+                    (response.status(), response.into_json::<Value>().unwrap())
+                })
+            })
+            .collect();
+        registrations
+            .into_iter()
+            .map(|registration| registration.join().unwrap())
+            .collect()
+    });
+
+    let created: Vec<&Value> = answers
+        .iter()
+        .filter(|(status, _)| *status == 201)
+        .map(|(_, user)| user)
+        .collect();
+    assert_eq!(created.len(), 1, "{answers:?}");
+    for (status, body) in answers.iter().filter(|(status, _)| *status != 201) {
+        assert_eq!(*status, 409, "{body}");
+        assert_eq!(body["error"]["code"], "conflict", "{body}");
+        assert_eq!(
+            body["error"]["message"],
+            "a user with this email already exists (emails are compared ignoring letter case)",
+            "{body}"
+        );
+    }
+    let accounts: i64 = service.runtime.block_on(async {
+        sqlx::query_scalar("SELECT count(*) FROM users WHERE lower(email) = 'agent1@probe.test'")
+            .fetch_one(&service.pool)
+            .await
+            .unwrap()
+    });
+    assert_eq!(accounts, 1);
+
+    // The exact address again, and a new variant after the race, are refused the same way.
+    for email in [created[0]["email"].as_str().unwrap(), "AGENT1@PROBE.TEST"] {
+        let (status, body) = service.call(
+            "POST",
+            "/users",
+            Some(&admin),
+            Some(json!({"email": email, "display_name": "Agent", "role": "agent"})),
+        );
+        assert_eq!(
+            (status, &body["error"]["code"]),
+            (409, &json!("conflict")),
+            "{body}"
+        );
+    }
+}

@@ -62,8 +62,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         Bench::Online {
             rows,
             clients,
+            project_from,
             database_url,
-        } => online::run(*rows, *clients, database_url.as_deref()),
+        } => online::run(*rows, *clients, *project_from, database_url.as_deref()),
         Bench::Writer {
             seconds,
             max_operations,

@@ -419,6 +419,10 @@ pub enum Bench {
         /// Concurrent client threads
         #[arg(long, default_value_t = 8)]
         clients: usize,
+        /// Also deploy the project's own migrations from this version on, under the same load
+        /// with registrations added, over as many users as tickets (a third phase, `project`)
+        #[arg(long, value_name = "V")]
+        project_from: Option<Version>,
         /// Server to create the scratch databases on [default: as for migrate, database postgres]
         #[arg(long, value_name = "URL")]
         database_url: Option<String>,

@@ -370,3 +370,81 @@ fn refuses_modified_missing_and_out_of_order_before_touching_anything() {
         .assert_user_error(&["V0003__three was applied on 20", "its file is missing"]);
     assert_eq!(fixture.applied(), vec![1, 2, 3, 4], "5 was never applied");
 }
+
+/// The project's own V0009/V0010 (case-insensitive email uniqueness) on accounts that hold one
+/// address in two letter cases: refused by name, nothing of it applied, and no account touched;
+/// once a person resolves the duplicate, the same command applies both.
+#[test]
+fn case_duplicate_emails_stop_the_email_index_until_resolved() {
+    let fixture = Fixture::with_project_migrations();
+    fixture.xtask(&["migrate", "--target", "8"]).assert_ok();
+    let mut client = fixture.client();
+    let ids: Vec<i64> = client
+        .query(
+            "INSERT INTO users (email, display_name) VALUES
+                 ('Agent1@Probe.Test', 'First'), ('agent1@probe.test', 'Second'),
+                 ('solo@probe.test', 'Alone')
+             RETURNING id",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let accounts = |client: &mut postgres::Client| -> Vec<(i64, String)> {
+        client
+            .query("SELECT id, email FROM users ORDER BY id", &[])
+            .unwrap()
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect()
+    };
+    let before = accounts(&mut client);
+
+    let refused = fixture.xtask(&["migrate", "--target", "10"]);
+    refused.assert_user_error(&[
+        "V0009__refuse_case_duplicate_emails.sql",
+        &format!(
+            "agent1@probe.test (user ids {}, {}: Agent1@Probe.Test, agent1@probe.test)",
+            ids[0], ids[1]
+        ),
+    ]);
+    assert!(!refused.stderr.contains("solo@probe.test"), "{refused}");
+    assert_eq!(fixture.applied(), (1..=8).collect::<Vec<_>>());
+    assert_eq!(state_of(&fixture, 9), "pending");
+    assert_eq!(state_of(&fixture, 10), "pending");
+    assert!(
+        !fixture
+            .objects()
+            .contains(&"i users_email_lower_key".to_owned()),
+        "{:?}",
+        fixture.objects()
+    );
+    assert_eq!(
+        accounts(&mut client),
+        before,
+        "the refusal changed accounts"
+    );
+
+    client
+        .execute(
+            "UPDATE users SET email = 'agent1+second@probe.test' WHERE id = $1",
+            &[&ids[1]],
+        )
+        .unwrap();
+    fixture.xtask(&["migrate", "--target", "10"]).assert_ok();
+    assert_eq!(fixture.applied(), (1..=10).collect::<Vec<_>>());
+    assert!(fixture
+        .objects()
+        .contains(&"i users_email_lower_key".to_owned()));
+    let duplicate = client.execute(
+        "INSERT INTO users (email, display_name) VALUES ('SOLO@probe.test', 'Again')",
+        &[],
+    );
+    let refusal = duplicate.unwrap_err();
+    assert_eq!(
+        refusal.as_db_error().and_then(|error| error.constraint()),
+        Some("users_email_lower_key"),
+        "{refusal}"
+    );
+}

@@ -22,7 +22,7 @@ pub fn run(seconds: u64, clients: usize, database_url: Option<&str>) -> Result<(
     sh.change_dir(project::root());
     let binary = super::backend::build(&sh)?;
     let admin = super::backend::create_admin(&sh, &binary, scratch.url())?;
-    let backend = super::backend::start(&sh, &binary, scratch.url())?;
+    let backend = super::backend::start(&sh, &binary, scratch.url(), "/health/ready")?;
     let base = backend.base.clone();
 
     let agent = ureq::AgentBuilder::new()

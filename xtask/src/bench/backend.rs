@@ -48,8 +48,9 @@ pub fn create_admin(sh: &Shell, binary: &Path, database: &DatabaseUrl) -> Result
         .to_owned())
 }
 
-/// Serves `database` on a free loopback port and waits until it is ready.
-pub fn start(sh: &Shell, binary: &Path, database: &DatabaseUrl) -> Result<Backend> {
+/// Serves `database` on a free loopback port and waits until `probe` (`/health/ready`, or
+/// `/health` for a schema still behind the build) answers 2xx.
+pub fn start(sh: &Shell, binary: &Path, database: &DatabaseUrl, probe: &str) -> Result<Backend> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
@@ -66,10 +67,7 @@ pub fn start(sh: &Shell, binary: &Path, database: &DatabaseUrl) -> Result<Backen
             .context("starting the backend")?,
         base: format!("http://127.0.0.1:{port}"),
     };
-    health::wait_ready(
-        &format!("{}/health/ready", backend.base),
-        Duration::from_secs(30),
-    )
-    .map_err(|error| anyhow::anyhow!("the backend did not become ready: {error}"))?;
+    health::wait_ready(&format!("{}{probe}", backend.base), Duration::from_secs(30))
+        .map_err(|error| anyhow::anyhow!("the backend did not become ready: {error}"))?;
     Ok(backend)
 }

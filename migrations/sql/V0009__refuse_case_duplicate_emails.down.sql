@@ -1,0 +1,2 @@
+-- Reverts V0009__refuse_case_duplicate_emails.sql, which only checked the accounts.
+-- xtask: allow empty-down -- the up file changes nothing, so there is nothing to undo
