@@ -11,7 +11,6 @@
 -- Performance: One scan and sort of users' emails: about a second per million accounts.
 --   To resolve a refusal: give all but one account of each listed address another email (or
 --   remove the accounts nobody uses), then run `cargo xtask migrate` again.
--- xtask: allow traced-blocking-work -- a read-only check under ACCESS SHARE, which blocks no read or write; finding every duplicate means reading every account
 
 DO $$
 DECLARE

@@ -169,6 +169,8 @@ pub struct StatementTrace {
     pub index_scans: Vec<(String, String, bool)>,
     /// Rows inserted, updated or deleted in pre-existing tables, per table.
     pub rows_changed: BTreeMap<String, u64>,
+    /// Rows inserted, updated or deleted in any table, the migration's new ones included.
+    pub rows_written: u64,
     /// Rows read from pre-existing tables, by sequential and index scans, per table.
     pub rows_read: BTreeMap<String, u64>,
     /// Rows in each pre-existing table it read, changed or worked on, before the migration ran.
@@ -589,7 +591,12 @@ struct Observation {
     locks: HashMap<i64, LockMode>,
     /// Indexes new on pre-existing tables: (name, table, relfilenode).
     new_indexes: BTreeSet<(String, i64, i64)>,
+    /// Rows inserted, updated or deleted so far in any table, new ones included.
+    written_anywhere: i64,
 }
+
+/// The row of [`OBSERVE`] that counts the rows written in every table.
+const WRITTEN_ANYWHERE: i64 = -1;
 
 const RELATIONS: &str = "
     SELECT c.oid::int8, format('%I.%I', n.nspname, c.relname), i.indrelid::int8,
@@ -624,7 +631,11 @@ const OBSERVE: &str = "
     FROM pg_index i
     JOIN pg_class c ON c.oid = i.indexrelid
     JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE i.indrelid::int8 = ANY ($1) AND NOT i.indexrelid::int8 = ANY ($1)";
+    WHERE i.indrelid::int8 = ANY ($1) AND NOT i.indexrelid::int8 = ANY ($1)
+    UNION ALL
+    SELECT -1, NULL, NULL, NULL,
+           (SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_xact_all_tables)::int8,
+           NULL, NULL";
 
 impl Relations {
     fn read(client: &mut Client) -> Result<Relations, postgres::Error> {
@@ -687,9 +698,14 @@ impl Relations {
             read: HashMap::new(),
             locks: HashMap::new(),
             new_indexes: BTreeSet::new(),
+            written_anywhere: 0,
         };
         for row in client.query(statement, &[&self.oids])? {
             let oid: i64 = row.get(0);
+            if oid == WRITTEN_ANYWHERE {
+                observation.written_anywhere = row.get(4);
+                continue;
+            }
             if let Some(index) = row.get::<_, Option<String>>(1) {
                 observation.new_indexes.insert((index, oid, row.get(2)));
                 continue;
@@ -721,7 +737,11 @@ impl Relations {
         before: &Observation,
         after: &Observation,
     ) -> (StatementTrace, BTreeSet<i64>) {
-        let mut trace = StatementTrace::default();
+        let mut trace = StatementTrace {
+            rows_written: u64::try_from(after.written_anywhere - before.written_anywhere)
+                .unwrap_or(0),
+            ..StatementTrace::default()
+        };
         let mut oids: Vec<i64> = after.relfilenodes.keys().copied().collect();
         oids.sort_unstable();
         let mut touched = BTreeSet::new();

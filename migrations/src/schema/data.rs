@@ -763,9 +763,12 @@ fn values_satisfying(
     for found in numbers(&definition) {
         candidates.push(found.to_string());
         candidates.push((found + 1).to_string());
-        // `length(code) = 3`, `octet_length(digest) = 32`: a value that long.
+        // `length(code) = 3`, `octet_length(digest) = 32`: a value that long, the row's number
+        // first so that rows differ on a unique column.
         if (1..=1024).contains(&found) {
-            candidates.push("a".repeat(found as usize));
+            let width = found as usize;
+            candidates.push(format!("{:a<width$}", number + 1));
+            candidates.push("a".repeat(width));
         }
     }
     let mut seen = std::collections::BTreeSet::new();

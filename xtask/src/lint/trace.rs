@@ -401,10 +401,18 @@ fn judge_rows(trace: &StatementTrace, data_change: bool) -> Rows {
             ));
         }
     }
-    // Copying or aggregating a whole table takes as long as the table is large, whatever it
-    // writes.
+    // Reading a whole table takes as long as the table is large: it counts when the statement
+    // writes a pre-existing table meanwhile (its row locks, or a lock that blocks writes, held
+    // that long) or copies what it reads (one long transaction with its WAL). A read-only check
+    // under ACCESS SHARE (an aggregate that writes nothing) makes nobody wait.
+    let writes_existing = trace
+        .locks
+        .iter()
+        .any(|lock| lock.mode >= LockMode::RowExclusive);
+    let copies = |table: &str| trace.rows_written >= table_rows(table).max(2);
     for table in trace.rows_read.keys().chain(&trace.scanned) {
-        if !written.contains(table.as_str())
+        if (writes_existing || copies(table))
+            && !written.contains(table.as_str())
             && read_whole(table)
             && large.iter().all(|why| !why.contains(table.as_str()))
         {
