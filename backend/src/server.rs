@@ -92,6 +92,10 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        // Small answers go out at once rather than wait on Nagle's algorithm, as `axum::serve` does.
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "setting TCP_NODELAY");
+        }
         let connection = http.serve_connection(
             TokioIo::new(JsonRefusals::new(stream)),
             TowerToHyperService::new(app.clone()),
