@@ -177,7 +177,20 @@ struct Refused {
     reason: String,
 }
 
-impl<C: GenericClient> Generator<'_, C> {
+impl<'c, C: GenericClient> Generator<'c, C> {
+    /// A generator of single values (a query parameter's), not of rows.
+    fn for_values(client: &'c mut C) -> Self {
+        Generator {
+            client,
+            values: Values::Every,
+            rows: 1,
+            first_shape: TextShape::Word,
+            shape: TextShape::Word,
+            templates: HashMap::new(),
+            filled: Filled::default(),
+        }
+    }
+
     fn fill_named(&mut self, names: &[String]) {
         let values = self.values;
         let tables = match guarded(self.client, |client| columns(client, names, None, values)) {
@@ -952,16 +965,8 @@ pub fn values_for_column(
         ))]);
     }
     let number = NEXT_ROW.fetch_add(1, Ordering::Relaxed);
-    let mut generator = Generator {
-        client: &mut *client,
-        values: Values::Every,
-        rows: 1,
-        first_shape: TextShape::Word,
-        shape: TextShape::Word,
-        templates: HashMap::new(),
-        filled: Filled::default(),
-    };
-    let mut candidates = vec![generator.value(table, &target, 0, number)?];
+    let mut candidates =
+        vec![Generator::for_values(&mut *client).value(table, &target, 0, number)?];
     let checks: Vec<(String, String)> = guarded(client, |client| {
         client.query(
             "SELECT co.conname::text, pg_get_expr(co.conbin, co.conrelid)
@@ -1034,17 +1039,8 @@ pub fn literal_for_type(
         needs_value: true,
         reference: None,
     };
-    Generator {
-        client,
-        values: Values::Every,
-        rows: 1,
-        first_shape: TextShape::Word,
-        shape: TextShape::Word,
-        templates: HashMap::new(),
-        filled: Filled::default(),
-    }
     // No table: a parameter references no parent.
-    .value("", &parameter, row, row)
+    Generator::for_values(client).value("", &parameter, row, row)
 }
 
 #[cfg(test)]
