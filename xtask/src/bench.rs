@@ -40,8 +40,16 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         Bench::Api {
             seconds,
             clients,
+            against,
+            rounds,
             database_url,
-        } => api::run(*seconds, *clients, database_url.as_deref()),
+        } => api::run(&api::Options {
+            seconds: *seconds,
+            clients: *clients,
+            database_url: database_url.as_deref(),
+            against: against.as_deref(),
+            rounds: *rounds as usize,
+        }),
         Bench::Roundtrip {
             import: Some(dir),
             database_url,

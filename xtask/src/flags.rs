@@ -348,6 +348,13 @@ pub enum Bench {
         /// Concurrent client threads
         #[arg(long, default_value_t = 8)]
         clients: usize,
+        /// Also serve the backend of this git revision (on its own migrations) and drive the two
+        /// in turn; print the ratio of their median throughputs
+        #[arg(long, value_name = "GIT_REF")]
+        against: Option<String>,
+        /// Turns each backend gets with --against
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..))]
+        rounds: u64,
         /// Server to create the scratch database on [default: as for migrate, database postgres]
         #[arg(long, value_name = "URL")]
         database_url: Option<String>,

@@ -25,16 +25,25 @@ impl Drop for Backend {
     }
 }
 
-/// Builds the release backend and returns its binary.
-pub fn build(sh: &Shell) -> Result<PathBuf> {
-    println!("building the backend (release)");
-    cmd!(sh, "cargo build --release --quiet --package backend").run()?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
+/// Builds the release backend and returns its binary: this workspace's, or, given another
+/// checkout (an earlier release to compare against), that one's, in a target folder of its own
+/// kept between runs so only the first comparison pays for a cold build.
+pub fn build(sh: &Shell, checkout: Option<&Path>) -> Result<PathBuf> {
+    let workspace_target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .map_or_else(
             || project::root().join("target"),
             |dir| project::root().join(dir),
         );
+    let (source, target) = match checkout {
+        None => (project::root(), workspace_target),
+        Some(dir) => (dir.to_path_buf(), workspace_target.join("xtask/baseline")),
+    };
+    println!("building the backend (release) in {}", source.display());
+    let _source = sh.push_dir(&source);
+    cmd!(sh, "cargo build --release --quiet --package backend")
+        .env("CARGO_TARGET_DIR", &target)
+        .run()?;
     Ok(target.join("release/backend"))
 }
 

@@ -90,7 +90,7 @@ pub fn run(
     let sh = Shell::new()?;
     sh.change_dir(project::root());
     let xtask = std::env::current_exe().context("locating the xtask binary")?;
-    let binary = super::backend::build(&sh)?;
+    let binary = super::backend::build(&sh, None)?;
     let work = tempfile::tempdir().context("creating a scratch folder")?;
 
     if let Some(from) = project_from {
