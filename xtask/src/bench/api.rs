@@ -64,9 +64,10 @@ pub fn run(options: &Options) -> Result<()> {
         for (served, label) in order {
             let measurement = served.drive(options.seconds, options.clients)?;
             println!(
-                "round {} {label:<12} {:>7.0} requests/s  list p99 {:>6.2} ms  create p99 {:>6.2} ms  {} errors",
+                "round {} {label:<12} {:>7.0} requests/s  backend CPU {:>5.0} µs/request  list p99 {:>6.2} ms  create p99 {:>6.2} ms  {} errors",
                 round + 1,
                 measurement.throughput(),
+                measurement.cpu_per_request(),
                 percentile(&measurement.lists, 0.99),
                 percentile(&measurement.creates, 0.99),
                 measurement.errors
@@ -90,6 +91,13 @@ pub fn run(options: &Options) -> Result<()> {
         median(&head_runs, Measurement::throughput),
         median(&baseline_runs, Measurement::throughput),
         median(&head_runs, Measurement::throughput) / median(&baseline_runs, Measurement::throughput)
+    );
+    println!(
+        "median backend CPU per request: head {:.0} µs, {revision} {:.0} µs: ratio {:.2}x (below 1: head costs less)",
+        median(&head_runs, Measurement::cpu_per_request),
+        median(&baseline_runs, Measurement::cpu_per_request),
+        median(&head_runs, Measurement::cpu_per_request)
+            / median(&baseline_runs, Measurement::cpu_per_request)
     );
     println!(
         "median p99: list {:.2} ms against {:.2} ms, create {:.2} ms against {:.2} ms",
@@ -169,9 +177,15 @@ impl Served {
                 std::thread::spawn(move || drive(client, &agent, &base, &token, queue_id, &stop))
             })
             .collect();
+        let cpu_before = self.backend.cpu_time();
         std::thread::sleep(Duration::from_secs(seconds));
         stop.store(true, Ordering::Relaxed);
-        let mut measurement = Measurement::default();
+        let mut measurement = Measurement {
+            backend_cpu: cpu_before
+                .zip(self.backend.cpu_time())
+                .map(|(before, after)| after.saturating_sub(before)),
+            ..Measurement::default()
+        };
         for worker in workers {
             let outcome = worker
                 .join()
@@ -224,6 +238,8 @@ struct Measurement {
     creates: Vec<Duration>,
     errors: usize,
     elapsed: Duration,
+    /// CPU the backend process spent in the turn, where it can be read.
+    backend_cpu: Option<Duration>,
 }
 
 impl Measurement {
@@ -231,13 +247,21 @@ impl Measurement {
         (self.lists.len() + self.creates.len()) as f64 / self.elapsed.as_secs_f64()
     }
 
+    /// Backend CPU microseconds per request.
+    fn cpu_per_request(&self) -> f64 {
+        self.backend_cpu.map_or(f64::NAN, |cpu| {
+            cpu.as_secs_f64() * 1e6 / (self.lists.len() + self.creates.len()).max(1) as f64
+        })
+    }
+
     fn print(&self) {
         println!(
-            "{} requests in {:.1} s: {:.0} requests/s, {} errors",
+            "{} requests in {:.1} s: {:.0} requests/s, {} errors, backend CPU {:.0} µs per request",
             self.lists.len() + self.creates.len(),
             self.elapsed.as_secs_f64(),
             self.throughput(),
-            self.errors
+            self.errors,
+            self.cpu_per_request()
         );
         for (name, latencies) in [
             ("list (GET /tickets)", &self.lists),

@@ -25,6 +25,20 @@ impl Drop for Backend {
     }
 }
 
+impl Backend {
+    /// CPU time the backend process has used so far (user and system), from `/proc`; `None`
+    /// where there is no `/proc`. Throughput on a busy machine depends on what else runs; the CPU
+    /// a request costs much less.
+    pub fn cpu_time(&self) -> Option<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.process.id())).ok()?;
+        // The fields after the command name, which is in parentheses and may hold spaces.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        // Linux reports in USER_HZ, 100 per second on every architecture it runs on.
+        Some(Duration::from_millis(ticks * 10))
+    }
+}
+
 /// Builds the release backend and returns its binary: this workspace's, or, given another
 /// checkout (an earlier release to compare against), that one's, in a target folder of its own
 /// kept between runs so only the first comparison pays for a cold build.
