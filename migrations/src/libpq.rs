@@ -9,9 +9,8 @@ use crate::DatabaseUrl;
 
 /// The variables read, each with the connection-string key it stands for. The TLS ones are
 /// handed on as `sslmode=`... parameters like the rest, for the connection-string parser to check.
-const VARIABLES: [(&str, &str); 14] = [
+const VARIABLES: [(&str, &str); 13] = [
     ("PGHOST", "host"),
-    ("PGHOSTADDR", "hostaddr"),
     ("PGPORT", "port"),
     ("PGDATABASE", "dbname"),
     ("PGUSER", "user"),
@@ -28,7 +27,7 @@ const VARIABLES: [(&str, &str); 14] = [
 
 /// The variables that say which server or database: with one of them set, the environment is
 /// the connection (not a local default database).
-const LOCATION_VARIABLES: [&str; 4] = ["PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE"];
+const LOCATION_VARIABLES: [&str; 3] = ["PGHOST", "PGPORT", "PGDATABASE"];
 
 /// The `PG*` variables set in this process's environment (empty ones count as unset, as in libpq).
 #[derive(Debug, Clone, Default)]

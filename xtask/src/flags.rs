@@ -499,6 +499,14 @@ pub struct RestoreArgs {
     /// Parallel pg_restore jobs for a directory-format backup [default: CPUs, at most 4]
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
+    /// Leave out the backup's owners: objects belong to the role restoring them (or --role),
+    /// for a server that lacks the source's roles
+    #[arg(long)]
+    pub no_owner: bool,
+    /// Restore as this role (SET ROLE after connecting): it owns what --no-owner restores, and
+    /// owns a database created for the restore
+    #[arg(long, value_name = "ROLE")]
+    pub role: Option<String>,
     /// Append a JSON line to this log [default: target/xtask/migrations.log]
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
