@@ -301,6 +301,7 @@ fn backend_binary() -> PathBuf {
     sh.change_dir(workspace_root());
     let cargo = env!("CARGO");
     cmd!(sh, "{cargo} build --quiet --package backend")
+        .quiet()
         .run()
         .expect("build the backend");
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -461,6 +462,15 @@ fn no_password_reaches_any_output_log_report_or_file() {
         );
     }
     assert!(files.iter().any(|(file, _)| file.starts_with(work.join("reports"))));
+    let refused_log = &files
+        .iter()
+        .find(|(file, _)| file.ends_with("backend-wrong.log"))
+        .unwrap()
+        .1;
+    assert!(
+        refused_log.contains(&format!("password authentication failed for user \"{role}\"")),
+        "the refused backend logged why:\n{refused_log}"
+    );
     for (file, text) in files {
         if text.contains(token) {
             leaks.push(format!("file {}", file.display()));
