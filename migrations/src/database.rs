@@ -104,11 +104,7 @@ impl DatabaseUrl {
             .iter()
             .enumerate()
             .map(|(index, host)| {
-                let port = ports
-                    .get(index)
-                    .or(ports.first())
-                    .copied()
-                    .unwrap_or(5432);
+                let port = ports.get(index).or(ports.first()).copied().unwrap_or(5432);
                 match host {
                     Host::Tcp(name) => Endpoint {
                         host: name.clone(),

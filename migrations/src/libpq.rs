@@ -270,8 +270,14 @@ mod tests {
             Some("with:colon\\and\\backslash")
         );
         // An escaped star is a star, not a wildcard.
-        assert_eq!(find(text, ["*", "1", "d", "bob"]).as_deref(), Some("literal-star"));
-        assert_eq!(find(text, ["h", "1", "d", "bob"]).as_deref(), Some("anything"));
+        assert_eq!(
+            find(text, ["*", "1", "d", "bob"]).as_deref(),
+            Some("literal-star")
+        );
+        assert_eq!(
+            find(text, ["h", "1", "d", "bob"]).as_deref(),
+            Some("anything")
+        );
         assert_eq!(find("h:1:d:u\n", ["h", "1", "d", "u"]), None);
     }
 
@@ -289,7 +295,13 @@ mod tests {
         assert!(env.names_location());
         assert_eq!(
             env.names(),
-            ["PGHOST", "PGPORT", "PGDATABASE", "PGPASSWORD", "PGTARGETSESSIONATTRS"]
+            [
+                "PGHOST",
+                "PGPORT",
+                "PGDATABASE",
+                "PGPASSWORD",
+                "PGTARGETSESSIONATTRS"
+            ]
         );
         let conninfo = env.conninfo(&[("dbname", "ignored"), ("connect_timeout", "3")]);
         let url: DatabaseUrl = conninfo.parse().unwrap();
@@ -303,7 +315,9 @@ mod tests {
         let again: DatabaseUrl = url.secret_conninfo().parse().unwrap();
         assert_eq!(again.redacted(), url.redacted());
         assert_eq!(again.target_session_attrs(), Some("read-write"));
-        assert!(!Environment::from_lookup(|name| (name == "PGUSER").then(|| "u".into()))
-            .names_location());
+        assert!(
+            !Environment::from_lookup(|name| (name == "PGUSER").then(|| "u".into()))
+                .names_location()
+        );
     }
 }

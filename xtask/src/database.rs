@@ -5,9 +5,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use migrations::{history, libpq};
 use migrations::lock::MigrationLock;
 use migrations::runner::{Event, Runner};
+use migrations::{history, libpq};
 use migrations::{DatabaseUrl, Direction, Migration, MigrationSet, ScratchDatabase};
 
 use crate::flags::{ChangeArgs, DatabaseArgs};

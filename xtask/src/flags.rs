@@ -58,7 +58,8 @@ pub enum Command {
 /// Which database and which migrations.
 #[derive(Debug, Args)]
 pub struct DatabaseArgs {
-    /// PostgreSQL URL [default: $DATABASE_URL, else DATABASE_URL in .env, else
+    /// PostgreSQL URL or key/value string [default: $DATABASE_URL, else DATABASE_URL in .env,
+    /// else libpq's PGHOST/PGPORT/PGDATABASE... variables, else
     /// postgres://$USER@localhost:5432/bomizzel_dev, created if missing]
     #[arg(long, value_name = "URL")]
     pub database_url: Option<String>,

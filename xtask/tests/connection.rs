@@ -27,11 +27,16 @@ impl Cluster {
     fn start() -> Cluster {
         // Tests of this binary run in parallel: one at a time picks a port and claims it.
         static STARTING: Mutex<()> = Mutex::new(());
-        let _claim = STARTING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _claim = STARTING
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let version: i32 = server()
             .connect("bomizzel-test")
             .expect("connect to the test server")
-            .query_one("SELECT current_setting('server_version_num')::int / 10000", &[])
+            .query_one(
+                "SELECT current_setting('server_version_num')::int / 10000",
+                &[],
+            )
             .unwrap()
             .get(0);
         let version = version.to_string();
@@ -155,7 +160,12 @@ fn libpq_variables_and_the_password_file_alone_reach_a_password_checked_role() {
     let password = "Sekret-4417:a\\b";
     cluster.role_with_database(role, password);
     let fixture = Fixture::new();
-    fixture.migration(1, "create_things", "CREATE TABLE things (id int);", "DROP TABLE things;");
+    fixture.migration(
+        1,
+        "create_things",
+        "CREATE TABLE things (id int);",
+        "DROP TABLE things;",
+    );
     let port = cluster.port.to_string();
     let pgpass = fixture.work.path().join(".pgpass");
     write_private(
@@ -229,16 +239,19 @@ fn libpq_variables_and_the_password_file_alone_reach_a_password_checked_role() {
     let mut command = libpq(&["status"]);
     command.env("PGPASSWORD", "Wrong-Sekret-9");
     let wrong = run(command);
-    wrong.assert_user_error(&[&format!(
-        "rejected the password for user \"{role}\""
-    )]);
+    wrong.assert_user_error(&[&format!("rejected the password for user \"{role}\"")]);
     assert!(!wrong.all_output().contains("Wrong-Sekret"), "{wrong}");
 }
 
 #[test]
 fn several_hosts_with_read_write_reach_the_one_that_is_up() {
     let fixture = Fixture::new();
-    fixture.migration(1, "create_things", "CREATE TABLE things (id int);", "DROP TABLE things;");
+    fixture.migration(
+        1,
+        "create_things",
+        "CREATE TABLE things (id int);",
+        "DROP TABLE things;",
+    );
     let main = server();
     let down = (5459..5470)
         .rev()
@@ -277,9 +290,7 @@ fn several_hosts_with_read_write_reach_the_one_that_is_up() {
     let mut command = isolated(&fixture, &["status"]);
     command.env(
         "DATABASE_URL",
-        format!(
-            "host=127.0.0.1,127.0.0.1 port={down},{down} user=x dbname=y connect_timeout=2"
-        ),
+        format!("host=127.0.0.1,127.0.0.1 port={down},{down} user=x dbname=y connect_timeout=2"),
     );
     run(command).assert_user_error(&[&format!(
         "cannot reach PostgreSQL at 127.0.0.1:{down},127.0.0.1:{down}"
@@ -382,9 +393,17 @@ fn no_password_reaches_any_output_log_report_or_file() {
         outputs.push((what.to_owned(), outcome));
     };
 
-    record("migrate", with_url(&["migrate", "--target", "3"], &url), true);
+    record(
+        "migrate",
+        with_url(&["migrate", "--target", "3"], &url),
+        true,
+    );
     record("status", with_url(&["status"], &url), true);
-    record("status json", with_url(&["status", "--format", "json"], &url), true);
+    record(
+        "status json",
+        with_url(&["status", "--format", "json"], &url),
+        true,
+    );
     let mut deploy = isolated(
         &fixture,
         &[
@@ -418,7 +437,10 @@ fn no_password_reaches_any_output_log_report_or_file() {
     let warnings = flagged
         .stderr
         .lines()
-        .filter(|line| line.starts_with("warning: ") && line.contains("DATABASE_URL, PGPASSWORD or the password file"))
+        .filter(|line| {
+            line.starts_with("warning: ")
+                && line.contains("DATABASE_URL, PGPASSWORD or the password file")
+        })
         .count();
     assert_eq!(warnings, 1, "{flagged}");
     record("status --database-url", flagged, true);
@@ -439,7 +461,10 @@ fn no_password_reaches_any_output_log_report_or_file() {
     let (ready_backend, ready_url) = Backend::start(&url, &work.join("backend.log"));
     record(
         "health-check with the backend",
-        with_url(&["health-check", "--url", &ready_url, "--wait", "60s"], &url),
+        with_url(
+            &["health-check", "--url", &ready_url, "--wait", "60s"],
+            &url,
+        ),
         true,
     );
     let (wrong_backend, wrong_url) = Backend::start(&wrong, &work.join("backend-wrong.log"));
@@ -461,14 +486,18 @@ fn no_password_reaches_any_output_log_report_or_file() {
             "{name} was written"
         );
     }
-    assert!(files.iter().any(|(file, _)| file.starts_with(work.join("reports"))));
+    assert!(files
+        .iter()
+        .any(|(file, _)| file.starts_with(work.join("reports"))));
     let refused_log = &files
         .iter()
         .find(|(file, _)| file.ends_with("backend-wrong.log"))
         .unwrap()
         .1;
     assert!(
-        refused_log.contains(&format!("password authentication failed for user \"{role}\"")),
+        refused_log.contains(&format!(
+            "password authentication failed for user \"{role}\""
+        )),
         "the refused backend logged why:\n{refused_log}"
     );
     for (file, text) in files {
@@ -476,7 +505,11 @@ fn no_password_reaches_any_output_log_report_or_file() {
             leaks.push(format!("file {}", file.display()));
         }
     }
-    assert!(leaks.is_empty(), "the password leaked:\n{}", leaks.join("\n"));
+    assert!(
+        leaks.is_empty(),
+        "the password leaked:\n{}",
+        leaks.join("\n")
+    );
 }
 
 /// A database on the test server whose table belongs to a role only that server has.
@@ -554,7 +587,10 @@ fn restore_onto_a_server_that_lacks_the_backups_roles() {
     let tables: i64 = target
         .connect("bomizzel-test")
         .unwrap()
-        .query_one("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", &[])
+        .query_one(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+            &[],
+        )
         .unwrap()
         .get(0);
     assert_eq!(tables, 0, "nothing restored by the refused run");
@@ -563,11 +599,16 @@ fn restore_onto_a_server_that_lacks_the_backups_roles() {
     assert_eq!(owner_and_rows(&target), ("postgres".to_owned(), 25));
 
     let mut admin = cluster.admin().connect("bomizzel-test").unwrap();
-    admin.batch_execute("CREATE ROLE app_owner NOLOGIN").unwrap();
+    admin
+        .batch_execute("CREATE ROLE app_owner NOLOGIN")
+        .unwrap();
     let other = cluster.admin().with_database("restored_as_role");
     restore(&["--no-owner", "--role", "app_owner"], &other).assert_ok();
     assert_eq!(owner_and_rows(&other), ("app_owner".to_owned(), 25));
 
-    restore(&["--no-owner", "--role", "nobody_here"], &cluster.admin().with_database("x"))
-        .assert_user_error(&["role \"nobody_here\" (--role) does not exist on 127.0.0.1:"]);
+    restore(
+        &["--no-owner", "--role", "nobody_here"],
+        &cluster.admin().with_database("x"),
+    )
+    .assert_user_error(&["role \"nobody_here\" (--role) does not exist on 127.0.0.1:"]);
 }
