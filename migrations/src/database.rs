@@ -262,6 +262,8 @@ pub enum ConnectError {
         user: String,
         reason: String,
     },
+    #[error("no server of {server} accepts writes (target_session_attrs=read-write): each one that answered is a standby or read-only")]
+    NoWritableServer { server: String },
     #[error("database \"{database}\" does not exist on {server}")]
     NoSuchDatabase { server: String, database: String },
 }
@@ -288,6 +290,9 @@ impl ConnectError {
             None => match root_cause(error) {
                 // tokio-postgres's words when the server asks for a password the config lacks.
                 reason if reason == "password missing" => ConnectError::NoPassword { server, user },
+                reason if reason == "database does not allow writes" => {
+                    ConnectError::NoWritableServer { server }
+                }
                 reason => ConnectError::Unreachable { server, reason },
             },
         }

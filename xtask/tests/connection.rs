@@ -295,6 +295,19 @@ fn several_hosts_with_read_write_reach_the_one_that_is_up() {
     run(command).assert_user_error(&[&format!(
         "cannot reach PostgreSQL at 127.0.0.1:{down},127.0.0.1:{down}"
     )]);
+
+    // Every host up but read-only (as standbys are): read-write refuses them all, by name.
+    let mut command = isolated(&fixture, &["status"]);
+    command.env(
+        "DATABASE_URL",
+        format!(
+            "host={hosts} port={ports} user={} dbname={} target_session_attrs=read-write \
+             options='-c default_transaction_read_only=on'",
+            main.user(),
+            fixture.db.name()
+        ),
+    );
+    run(command).assert_user_error(&[&format!("no server of {shown} accepts writes")]);
 }
 
 /// A free TCP port on loopback for the backend.
