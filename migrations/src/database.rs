@@ -447,6 +447,27 @@ mod tests {
     }
 
     #[test]
+    fn several_hosts_are_all_named_and_handed_on() {
+        let url: DatabaseUrl =
+            "host=db1,db2 port=5432,5433 user=u password=hunter2 dbname=app target_session_attrs=read-write connect_timeout=3"
+                .parse()
+                .unwrap();
+        assert_eq!(url.to_string(), "postgres://u:***@db1:5432,db2:5433/app");
+        assert!(!format!("{url:?}").contains("hunter2"));
+        assert_eq!(
+            url.host_and_port_lists(),
+            ("db1,db2".to_owned(), "5432,5433".to_owned())
+        );
+        let again: DatabaseUrl = url.secret_conninfo().parse().unwrap();
+        assert_eq!(again.server(), "db1:5432,db2:5433");
+        assert_eq!(again.target_session_attrs(), Some("read-write"));
+        assert_eq!(again.connect_timeout(), Duration::from_secs(3));
+        // One port for every host.
+        let shared: DatabaseUrl = "host=a,b port=6000 dbname=x".parse().unwrap();
+        assert_eq!(shared.server(), "a:6000,b:6000");
+    }
+
+    #[test]
     fn refuses_garbage_without_echoing_it() {
         let error = "postgres://u:hunter2@h:notaport/db"
             .parse::<DatabaseUrl>()

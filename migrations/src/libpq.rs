@@ -122,27 +122,29 @@ pub fn complete_password(url: &DatabaseUrl) -> (DatabaseUrl, Option<PasswordFile
         return (url.clone(), None);
     };
     match read_password_file(&path) {
-        Ok(Some(text)) => {
-            let found = url.endpoints().iter().find_map(|endpoint| {
-                // libpq matches a Unix-socket connection as `localhost`.
-                let host = if endpoint.socket {
-                    "localhost"
-                } else {
-                    &endpoint.host
-                };
-                lookup(
-                    &text,
-                    [host, &endpoint.port.to_string(), url.database(), url.user()],
-                )
-            });
-            match found {
-                Some(password) => (url.with_password(&password), None),
-                None => (url.clone(), None),
-            }
-        }
+        Ok(Some(text)) => match password_in(&text, url) {
+            Some(password) => (url.with_password(&password), None),
+            None => (url.clone(), None),
+        },
         Ok(None) => (url.clone(), None),
         Err(warning) => (url.clone(), Some(warning)),
     }
+}
+
+/// The password file's password for the first of `url`'s hosts that one of its lines matches.
+fn password_in(text: &str, url: &DatabaseUrl) -> Option<String> {
+    url.endpoints().iter().find_map(|endpoint| {
+        // libpq matches a Unix-socket connection as `localhost`.
+        let host = if endpoint.socket {
+            "localhost"
+        } else {
+            &endpoint.host
+        };
+        lookup(
+            text,
+            [host, &endpoint.port.to_string(), url.database(), url.user()],
+        )
+    })
 }
 
 /// `PGPASSFILE`, else `~/.pgpass`.
@@ -279,6 +281,21 @@ mod tests {
             Some("anything")
         );
         assert_eq!(find("h:1:d:u\n", ["h", "1", "d", "u"]), None);
+    }
+
+    #[test]
+    fn a_socket_matches_localhost_and_the_first_host_with_a_line_wins() {
+        let text = "localhost:5432:app:alice:by-socket\ndb2:5433:app:alice:second-host\n";
+        let socket: DatabaseUrl = "host=/var/run/postgresql dbname=app user=alice"
+            .parse()
+            .unwrap();
+        assert_eq!(password_in(text, &socket).as_deref(), Some("by-socket"));
+        let hosts: DatabaseUrl = "host=db1,db2 port=5432,5433 dbname=app user=alice"
+            .parse()
+            .unwrap();
+        assert_eq!(password_in(text, &hosts).as_deref(), Some("second-host"));
+        let other: DatabaseUrl = "host=db1 dbname=app user=bob".parse().unwrap();
+        assert_eq!(password_in(text, &other), None);
     }
 
     #[test]
