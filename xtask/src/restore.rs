@@ -54,7 +54,7 @@ fn restore(args: &RestoreArgs, target: &DatabaseUrl) -> Result<()> {
     if let Some(role) = &args.role {
         check_role_exists(&admin_url, role, &application)?;
     }
-    match target.connect(&application) {
+    let created = match target.connect(&application) {
         Ok(mut client) => {
             let tables = pg_tools::user_tables(&mut client)?;
             drop(client);
@@ -62,6 +62,7 @@ fn restore(args: &RestoreArgs, target: &DatabaseUrl) -> Result<()> {
                 refuse_or_confirm(args, target, &tables)?;
                 recreate(&admin_url, target, &application)?;
             }
+            false
         }
         Err(ConnectError::NoSuchDatabase { .. }) => {
             let mut admin = admin_url.connect(&application)?;
@@ -85,9 +86,10 @@ fn restore(args: &RestoreArgs, target: &DatabaseUrl) -> Result<()> {
                     )
                 })?;
             println!("created database {target}");
+            true
         }
         Err(other) => return Err(other.into()),
-    }
+    };
     let mut client = target.connect(&application)?;
     let server = ServerVersion::query(&mut client)?;
     drop(client);
@@ -123,16 +125,31 @@ fn restore(args: &RestoreArgs, target: &DatabaseUrl) -> Result<()> {
         &format!("pg_restore of {} into \"{name}\"", source.display()),
     )
     .map_err(|error| {
+        let mut text = format!("{error:#}");
         // --role was checked above, so a missing role is one the backup's objects belong to.
-        let text = format!("{error:#}");
         if !args.no_owner && text.contains("role \"") && text.contains("does not exist") {
-            anyhow::anyhow!(
-                "{text}; the backup's objects belong to a role this server lacks: restore with \
-                 --no-owner (add --role ROLE to choose who owns them)"
-            )
-        } else {
-            error
+            text.push_str(
+                "; the backup's objects belong to a role this server lacks: restore with \
+                 --no-owner (add --role ROLE to choose who owns them)",
+            );
         }
+        // A failed restore leaves the server as it found it.
+        if created {
+            let dropped = admin_url.connect(&application).is_ok_and(|mut admin| {
+                admin
+                    .batch_execute(&format!(
+                        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                        quote_identifier(name)
+                    ))
+                    .is_ok()
+            });
+            if dropped {
+                text.push_str(&format!(
+                    "; database \"{name}\", created for it, was dropped"
+                ));
+            }
+        }
+        anyhow::anyhow!(text)
     })?;
     Ok(())
 }
