@@ -210,15 +210,20 @@ impl DatabaseUrl {
         )
     }
 
-    /// Opens a connection, tagged with `application` in `pg_stat_activity` (after the
-    /// `application_name` the connection string gives, e.g. from `PGAPPNAME`: ours names the
-    /// command, which the migration lock's messages rely on).
+    /// `application` after the `application_name` the connection string gives (e.g. from
+    /// `PGAPPNAME`), for `pg_stat_activity`: ours names the command, which the migration lock's
+    /// messages rely on.
+    pub fn application_name(&self, application: &str) -> String {
+        match self.config.get_application_name() {
+            Some(given) => format!("{given} ({application})"),
+            None => application.to_owned(),
+        }
+    }
+
+    /// Opens a connection, tagged with [`DatabaseUrl::application_name`].
     pub fn connect(&self, application: &str) -> Result<Client, ConnectError> {
         let mut config = self.config.clone();
-        match self.config.get_application_name() {
-            Some(given) => config.application_name(&format!("{given} ({application})")),
-            None => config.application_name(application),
-        };
+        config.application_name(&self.application_name(application));
         config
             .connect(NoTls)
             .map_err(|error| ConnectError::from_postgres(self, &error))
@@ -462,6 +467,9 @@ mod tests {
         assert_eq!(again.server(), "db1:5432,db2:5433");
         assert_eq!(again.target_session_attrs(), Some("read-write"));
         assert_eq!(again.connect_timeout(), Duration::from_secs(3));
+        assert_eq!(url.application_name("xtask"), "xtask");
+        let named: DatabaseUrl = "dbname=x application_name=ci".parse().unwrap();
+        assert_eq!(named.application_name("xtask"), "ci (xtask)");
         // One port for every host.
         let shared: DatabaseUrl = "host=a,b port=6000 dbname=x".parse().unwrap();
         assert_eq!(shared.server(), "a:6000,b:6000");

@@ -217,7 +217,7 @@ pub fn connect_env<'a>(command: Cmd<'a>, url: &DatabaseUrl) -> Cmd<'a> {
         .env("PGPORT", ports)
         .env("PGUSER", url.user())
         .env("PGDATABASE", url.database())
-        .env("PGAPPNAME", database::APPLICATION)
+        .env("PGAPPNAME", url.application_name(database::APPLICATION))
         .env(
             "PGCONNECT_TIMEOUT",
             url.connect_timeout().as_secs().max(1).to_string(),
