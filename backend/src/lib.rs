@@ -22,7 +22,8 @@ pub use server::{serve, Timeouts};
 /// A pool that connects on first use, so the service starts (and reports not-ready) while the
 /// database is down. Built from the parsed URL, so libpq key/value strings work as URLs do.
 pub fn lazy_pool(url: &migrations::DatabaseUrl, max_connections: u32) -> PgPool {
-    let mut options = sqlx::postgres::PgConnectOptions::new()
+    // The password file was read for this URL's hosts already (`migrations::libpq`).
+    let mut options = sqlx::postgres::PgConnectOptions::new_without_pgpass()
         .host(&url.host())
         .port(url.port())
         .username(url.user())

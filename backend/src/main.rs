@@ -32,6 +32,12 @@ async fn serve() -> Result<(), String> {
     let url: migrations::DatabaseUrl = text
         .parse()
         .map_err(|error| format!("invalid DATABASE_URL: {error}"))?;
+    // As libpq would: PGPASSWORD, else the password file, when the URL has no password (sqlx's
+    // own lookup would match the file against PGHOST rather than this URL's host).
+    let (url, warning) = migrations::libpq::complete_password(&url);
+    if let Some(warning) = warning {
+        tracing::warn!("{warning}");
+    }
     let pool = lazy_pool(&url, 16);
     let arguments: Vec<String> = std::env::args().skip(1).collect();
     if let [command, email] = arguments.as_slice() {

@@ -5,7 +5,7 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use postgres::config::Host;
+use postgres::config::{Host, TargetSessionAttrs};
 use postgres::error::SqlState;
 use postgres::{Client, Config, NoTls};
 
@@ -85,34 +85,103 @@ impl DatabaseUrl {
 
     /// The first host (a socket folder for a Unix-socket connection).
     pub fn host(&self) -> String {
-        match self.config.get_hosts().first() {
-            Some(Host::Tcp(host)) => host.clone(),
-            #[cfg(unix)]
-            Some(Host::Unix(path)) => path.display().to_string(),
-            None => "localhost".to_owned(),
-        }
+        self.endpoints()
+            .into_iter()
+            .next()
+            .map_or_else(|| "localhost".to_owned(), |endpoint| endpoint.host)
     }
 
     pub fn port(&self) -> u16 {
         self.config.get_ports().first().copied().unwrap_or(5432)
     }
 
-    /// `host:port`, for messages.
+    /// Every host with its port, in the order they are tried (libpq's multi-host lists: one port
+    /// for all hosts, or one per host).
+    pub fn endpoints(&self) -> Vec<Endpoint> {
+        let ports = self.config.get_ports();
+        self.config
+            .get_hosts()
+            .iter()
+            .enumerate()
+            .map(|(index, host)| {
+                let port = ports.get(index).or(ports.first()).copied().unwrap_or(5432);
+                match host {
+                    Host::Tcp(name) => Endpoint {
+                        host: name.clone(),
+                        port,
+                        socket: false,
+                    },
+                    #[cfg(unix)]
+                    Host::Unix(path) => Endpoint {
+                        host: path.display().to_string(),
+                        port,
+                        socket: true,
+                    },
+                }
+            })
+            .collect()
+    }
+
+    /// `host:port`, or `host1:port1,host2:port2` for several hosts, for messages.
     pub fn server(&self) -> String {
-        format!("{}:{}", self.host(), self.port())
+        self.endpoints()
+            .iter()
+            .map(|endpoint| format!("{}:{}", endpoint.host, endpoint.port))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The hosts and the ports as libpq's `PGHOST`/`PGPORT` lists (`h1,h2`, `5432,5433`).
+    pub fn host_and_port_lists(&self) -> (String, String) {
+        let endpoints = self.endpoints();
+        let hosts = endpoints.iter().map(|endpoint| endpoint.host.as_str());
+        let ports = endpoints.iter().map(|endpoint| endpoint.port.to_string());
+        (
+            hosts.collect::<Vec<_>>().join(","),
+            ports.collect::<Vec<_>>().join(","),
+        )
+    }
+
+    /// libpq's `target_session_attrs` when it asks for more than any server.
+    pub fn target_session_attrs(&self) -> Option<&'static str> {
+        match self.config.get_target_session_attrs() {
+            TargetSessionAttrs::ReadWrite => Some("read-write"),
+            TargetSessionAttrs::ReadOnly => Some("read-only"),
+            _ => None,
+        }
+    }
+
+    /// How long one host's connection attempt may take (`connect_timeout`).
+    pub fn connect_timeout(&self) -> Duration {
+        self.config
+            .get_connect_timeout()
+            .copied()
+            .unwrap_or(DEFAULT_CONNECT_TIMEOUT)
+    }
+
+    /// The same connection with a password found elsewhere (`PGPASSWORD`, the password file).
+    pub fn with_password(&self, password: &str) -> DatabaseUrl {
+        let mut config = self.config.clone();
+        config.password(password);
+        DatabaseUrl { config }
     }
 
     /// A libpq key/value string with the password, for a child process's environment only
     /// (`DATABASE_URL`), never for its command line, a message or a log.
     pub fn secret_conninfo(&self) -> String {
         let quote = |value: &str| format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"));
+        let (hosts, ports) = self.host_and_port_lists();
         let mut conninfo = format!(
-            "host={} port={} user={} dbname={}",
-            quote(&self.host()),
-            self.port(),
+            "host={} port={} user={} dbname={} connect_timeout={}",
+            quote(&hosts),
+            quote(&ports),
             quote(self.user()),
-            quote(self.database())
+            quote(self.database()),
+            self.connect_timeout().as_secs().max(1)
         );
+        if let Some(attrs) = self.target_session_attrs() {
+            conninfo.push_str(&format!(" target_session_attrs={attrs}"));
+        }
         if let Some(password) = self.password() {
             conninfo.push_str(&format!(" password={}", quote(&password)));
         }
@@ -141,14 +210,34 @@ impl DatabaseUrl {
         )
     }
 
-    /// Opens a connection, tagged with `application` in `pg_stat_activity`.
+    /// `application` after the `application_name` the connection string gives (e.g. from
+    /// `PGAPPNAME`), for `pg_stat_activity`: ours names the command, which the migration lock's
+    /// messages rely on.
+    pub fn application_name(&self, application: &str) -> String {
+        match self.config.get_application_name() {
+            Some(given) => format!("{given} ({application})"),
+            None => application.to_owned(),
+        }
+    }
+
+    /// Opens a connection, tagged with [`DatabaseUrl::application_name`].
     pub fn connect(&self, application: &str) -> Result<Client, ConnectError> {
         let mut config = self.config.clone();
-        config.application_name(application);
+        config.application_name(&self.application_name(application));
         config
             .connect(NoTls)
             .map_err(|error| ConnectError::from_postgres(self, &error))
     }
+}
+
+/// One host of a connection and its port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// A host name or address, or a socket folder.
+    pub host: String,
+    pub port: u16,
+    /// A Unix-socket folder rather than a TCP host.
+    pub socket: bool,
 }
 
 impl fmt::Display for DatabaseUrl {
@@ -168,14 +257,18 @@ impl fmt::Debug for DatabaseUrl {
 pub enum ConnectError {
     #[error("cannot reach PostgreSQL at {server}: {reason}; is the server running and the address right?")]
     Unreachable { server: String, reason: String },
-    #[error("PostgreSQL at {server} rejected the password for user \"{user}\"; check the password in the database URL")]
+    #[error("PostgreSQL at {server} rejected the password for user \"{user}\"; check the password in the database URL, PGPASSWORD or the password file")]
     WrongPassword { server: String, user: String },
+    #[error("PostgreSQL at {server} asks for a password for user \"{user}\" and none was given; set it in DATABASE_URL, PGPASSWORD or the password file (~/.pgpass)")]
+    NoPassword { server: String, user: String },
     #[error("PostgreSQL at {server} refused user \"{user}\": {reason}")]
     Refused {
         server: String,
         user: String,
         reason: String,
     },
+    #[error("no server of {server} accepts writes (target_session_attrs=read-write): each one that answered is a standby or read-only")]
+    NoWritableServer { server: String },
     #[error("database \"{database}\" does not exist on {server}")]
     NoSuchDatabase { server: String, database: String },
 }
@@ -199,9 +292,13 @@ impl ConnectError {
                     .as_db_error()
                     .map_or_else(|| error.to_string(), |db| db.message().to_owned()),
             },
-            None => ConnectError::Unreachable {
-                server,
-                reason: root_cause(error),
+            None => match root_cause(error) {
+                // tokio-postgres's words when the server asks for a password the config lacks.
+                reason if reason == "password missing" => ConnectError::NoPassword { server, user },
+                reason if reason == "database does not allow writes" => {
+                    ConnectError::NoWritableServer { server }
+                }
+                reason => ConnectError::Unreachable { server, reason },
             },
         }
     }
@@ -352,6 +449,30 @@ mod tests {
             .parse()
             .unwrap();
         assert_eq!(url.redacted(), "postgres://bob:***@127.0.0.1:5432/x");
+    }
+
+    #[test]
+    fn several_hosts_are_all_named_and_handed_on() {
+        let url: DatabaseUrl =
+            "host=db1,db2 port=5432,5433 user=u password=hunter2 dbname=app target_session_attrs=read-write connect_timeout=3"
+                .parse()
+                .unwrap();
+        assert_eq!(url.to_string(), "postgres://u:***@db1:5432,db2:5433/app");
+        assert!(!format!("{url:?}").contains("hunter2"));
+        assert_eq!(
+            url.host_and_port_lists(),
+            ("db1,db2".to_owned(), "5432,5433".to_owned())
+        );
+        let again: DatabaseUrl = url.secret_conninfo().parse().unwrap();
+        assert_eq!(again.server(), "db1:5432,db2:5433");
+        assert_eq!(again.target_session_attrs(), Some("read-write"));
+        assert_eq!(again.connect_timeout(), Duration::from_secs(3));
+        assert_eq!(url.application_name("xtask"), "xtask");
+        let named: DatabaseUrl = "dbname=x application_name=ci".parse().unwrap();
+        assert_eq!(named.application_name("xtask"), "ci (xtask)");
+        // One port for every host.
+        let shared: DatabaseUrl = "host=a,b port=6000 dbname=x".parse().unwrap();
+        assert_eq!(shared.server(), "a:6000,b:6000");
     }
 
     #[test]

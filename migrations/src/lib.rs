@@ -5,6 +5,7 @@
 pub mod batched;
 pub mod database;
 pub mod history;
+pub mod libpq;
 pub mod lock;
 pub mod model;
 pub mod plan;

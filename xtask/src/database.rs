@@ -5,9 +5,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use migrations::history;
 use migrations::lock::MigrationLock;
 use migrations::runner::{Event, Runner};
+use migrations::{history, libpq};
 use migrations::{DatabaseUrl, Direction, Migration, MigrationSet, ScratchDatabase};
 
 use crate::flags::{ChangeArgs, DatabaseArgs};
@@ -22,7 +22,10 @@ enum Origin {
     Flag,
     Environment,
     DotEnv(String),
-    Default,
+    /// libpq's variables, named (`PGHOST, PGDATABASE`).
+    Libpq(String),
+    /// The local default database, with the libpq variables that were set (user, password ...).
+    Default(String),
 }
 
 impl std::fmt::Display for Origin {
@@ -31,16 +34,19 @@ impl std::fmt::Display for Origin {
             Origin::Flag => f.write_str("--database-url"),
             Origin::Environment => f.write_str("DATABASE_URL"),
             Origin::DotEnv(path) => write!(f, "DATABASE_URL in {path}"),
-            Origin::Default => f.write_str("the default database URL"),
+            Origin::Libpq(names) => write!(f, "the libpq variables ({names})"),
+            Origin::Default(names) if names.is_empty() => f.write_str("the default database URL"),
+            Origin::Default(names) => write!(f, "the default database URL with {names}"),
         }
     }
 }
 
-/// Resolves the database URL: flag, else `DATABASE_URL`, else `.env`, else the local default
-/// database, which is created when missing (and only that one: a typo in a given URL must fail).
+/// Resolves the database URL: flag, else `DATABASE_URL`, else `.env`, else libpq's variables,
+/// else the local default database, which is created when missing (and only that one: a typo in
+/// a given URL must fail).
 pub fn resolve(args: &DatabaseArgs) -> Result<DatabaseUrl> {
     let (url, origin) = configured(args.database_url.as_deref())?;
-    if origin == Origin::Default
+    if matches!(origin, Origin::Default(_))
         && migrations::database::create_database_if_missing(&url, APPLICATION)?
     {
         println!("created database {url}");
@@ -61,15 +67,32 @@ fn configured(flag: Option<&str>) -> Result<(DatabaseUrl, Origin)> {
     } else if let Some((url, path)) = dotenv_url()? {
         (url, Origin::DotEnv(path))
     } else {
-        let user = migrations::database::default_user();
-        (
-            format!("postgres://{user}@localhost:5432/{DEFAULT_DATABASE}"),
-            Origin::Default,
-        )
+        let environment = libpq::Environment::read();
+        let names = environment.names().join(", ");
+        if environment.names_location() {
+            (environment.conninfo(&[]), Origin::Libpq(names))
+        } else {
+            let defaults = [
+                ("host", "localhost"),
+                ("port", "5432"),
+                ("dbname", DEFAULT_DATABASE),
+            ];
+            (environment.conninfo(&defaults), Origin::Default(names))
+        }
     };
     let url: DatabaseUrl = text
         .parse()
         .with_context(|| format!("invalid database URL in {origin}"))?;
+    if origin == Origin::Flag && url.password().is_some() {
+        eprintln!(
+            "warning: --database-url holds a password, which shell history and process lists keep; \
+             give it through DATABASE_URL, PGPASSWORD or the password file (~/.pgpass) instead"
+        );
+    }
+    let (url, warning) = libpq::complete_password(&url);
+    if let Some(warning) = warning {
+        eprintln!("warning: {warning}");
+    }
     Ok((url, origin))
 }
 

@@ -58,7 +58,8 @@ pub enum Command {
 /// Which database and which migrations.
 #[derive(Debug, Args)]
 pub struct DatabaseArgs {
-    /// PostgreSQL URL [default: $DATABASE_URL, else DATABASE_URL in .env, else
+    /// PostgreSQL URL or key/value string [default: $DATABASE_URL, else DATABASE_URL in .env,
+    /// else libpq's PGHOST/PGPORT/PGDATABASE... variables, else
     /// postgres://$USER@localhost:5432/bomizzel_dev, created if missing]
     #[arg(long, value_name = "URL")]
     pub database_url: Option<String>,
@@ -506,6 +507,14 @@ pub struct RestoreArgs {
     /// Parallel pg_restore jobs for a directory-format backup [default: CPUs, at most 4]
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
+    /// Leave out the backup's owners: objects belong to the role restoring them (or --role),
+    /// for a server that lacks the source's roles
+    #[arg(long)]
+    pub no_owner: bool,
+    /// Restore as this role (SET ROLE after connecting): it owns what --no-owner restores, and
+    /// owns a database created for the restore
+    #[arg(long, value_name = "ROLE")]
+    pub role: Option<String>,
     /// Append a JSON line to this log [default: target/xtask/migrations.log]
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,

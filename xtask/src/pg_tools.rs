@@ -211,14 +211,23 @@ fn parse_tool_version(output: &str) -> Option<String> {
 /// The connection for a child program, entirely in its environment: libpq reads `PGPASSWORD`
 /// from there, and `/proc/PID/cmdline` (readable by every user) never sees it.
 pub fn connect_env<'a>(command: Cmd<'a>, url: &DatabaseUrl) -> Cmd<'a> {
+    let (hosts, ports) = url.host_and_port_lists();
     let command = command
-        .env("PGHOST", url.host())
-        .env("PGPORT", url.port().to_string())
+        .env("PGHOST", hosts)
+        .env("PGPORT", ports)
         .env("PGUSER", url.user())
         .env("PGDATABASE", url.database())
-        .env("PGAPPNAME", database::APPLICATION)
-        .env("PGCONNECT_TIMEOUT", "10")
-        .env_remove("PGSERVICE");
+        .env("PGAPPNAME", url.application_name(database::APPLICATION))
+        .env(
+            "PGCONNECT_TIMEOUT",
+            url.connect_timeout().as_secs().max(1).to_string(),
+        )
+        .env_remove("PGSERVICE")
+        .env_remove("PGHOSTADDR");
+    let command = match url.target_session_attrs() {
+        Some(attrs) => command.env("PGTARGETSESSIONATTRS", attrs),
+        None => command.env_remove("PGTARGETSESSIONATTRS"),
+    };
     match url.password() {
         Some(password) => command.env("PGPASSWORD", password),
         // Authenticate as our own connection did, not with a password left in the environment.

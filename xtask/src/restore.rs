@@ -51,7 +51,10 @@ pub fn run(args: &RestoreArgs) -> Result<()> {
 fn restore(args: &RestoreArgs, target: &DatabaseUrl) -> Result<()> {
     let application = format!("{} restore", database::APPLICATION);
     let admin_url = target.with_database("postgres");
-    match target.connect(&application) {
+    if let Some(role) = &args.role {
+        check_role_exists(&admin_url, role, &application)?;
+    }
+    let created = match target.connect(&application) {
         Ok(mut client) => {
             let tables = pg_tools::user_tables(&mut client)?;
             drop(client);
@@ -59,12 +62,20 @@ fn restore(args: &RestoreArgs, target: &DatabaseUrl) -> Result<()> {
                 refuse_or_confirm(args, target, &tables)?;
                 recreate(&admin_url, target, &application)?;
             }
+            false
         }
         Err(ConnectError::NoSuchDatabase { .. }) => {
             let mut admin = admin_url.connect(&application)?;
+            // Under --role, the restored objects' owner must be able to create in the new
+            // database's public schema, which belongs to the database's owner.
+            let owner = args
+                .role
+                .as_deref()
+                .map(|role| format!(" OWNER {}", quote_identifier(role)))
+                .unwrap_or_default();
             admin
                 .batch_execute(&format!(
-                    "CREATE DATABASE {} TEMPLATE template0",
+                    "CREATE DATABASE {}{owner} TEMPLATE template0",
                     quote_identifier(target.database())
                 ))
                 .with_context(|| {
@@ -75,9 +86,10 @@ fn restore(args: &RestoreArgs, target: &DatabaseUrl) -> Result<()> {
                     )
                 })?;
             println!("created database {target}");
+            true
         }
         Err(other) => return Err(other.into()),
-    }
+    };
     let mut client = target.connect(&application)?;
     let server = ServerVersion::query(&mut client)?;
     drop(client);
@@ -87,7 +99,7 @@ fn restore(args: &RestoreArgs, target: &DatabaseUrl) -> Result<()> {
     let source = &args.file;
     // One transaction for a custom-format archive, so a failure leaves the database empty rather
     // than half restored; parallel jobs for a folder (they cannot share one transaction).
-    let mode: Vec<String> = if source.is_dir() {
+    let mut mode: Vec<String> = if source.is_dir() {
         vec![format!(
             "--jobs={}",
             args.jobs.unwrap_or_else(pg_tools::default_jobs).max(1)
@@ -95,6 +107,12 @@ fn restore(args: &RestoreArgs, target: &DatabaseUrl) -> Result<()> {
     } else {
         vec!["--single-transaction".into()]
     };
+    if args.no_owner {
+        mode.push("--no-owner".into());
+    }
+    if let Some(role) = &args.role {
+        mode.push(format!("--role={role}"));
+    }
     let name = target.database();
     pg_tools::run_tool(
         pg_tools::connect_env(
@@ -105,7 +123,53 @@ fn restore(args: &RestoreArgs, target: &DatabaseUrl) -> Result<()> {
             target,
         ),
         &format!("pg_restore of {} into \"{name}\"", source.display()),
-    )?;
+    )
+    .map_err(|error| {
+        let mut text = format!("{error:#}");
+        // --role was checked above, so a missing role is one the backup's objects belong to.
+        if !args.no_owner && text.contains("role \"") && text.contains("does not exist") {
+            text.push_str(
+                "; the backup's objects belong to a role this server lacks: restore with \
+                 --no-owner (add --role ROLE to choose who owns them)",
+            );
+        }
+        // A failed restore leaves the server as it found it.
+        if created {
+            let dropped = admin_url.connect(&application).is_ok_and(|mut admin| {
+                admin
+                    .batch_execute(&format!(
+                        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                        quote_identifier(name)
+                    ))
+                    .is_ok()
+            });
+            if dropped {
+                text.push_str(&format!(
+                    "; database \"{name}\", created for it, was dropped"
+                ));
+            }
+        }
+        anyhow::anyhow!(text)
+    })?;
+    Ok(())
+}
+
+/// `--role` names a role of the target server, checked before anything is created.
+fn check_role_exists(admin_url: &DatabaseUrl, role: &str, application: &str) -> Result<()> {
+    let mut admin = admin_url.connect(application)?;
+    let exists = admin
+        .query_one(
+            "SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = $1)",
+            &[&role],
+        )
+        .with_context(|| format!("looking up role \"{role}\""))?
+        .get::<_, bool>(0);
+    if !exists {
+        anyhow::bail!(
+            "role \"{role}\" (--role) does not exist on {}; create it first or leave out --role",
+            admin_url.server()
+        );
+    }
     Ok(())
 }
 
