@@ -121,6 +121,10 @@ pub fn settings(url: &DatabaseUrl, change: &ChangeArgs) -> migrations::runner::S
         lock_retries: change.lock_retries,
         retry_backoff: change.retry_backoff,
         applied_by: applied_by(url),
+        replicas: migrations::replication::Policy {
+            max_lag: change.max_replica_lag,
+            wait: change.replica_wait,
+        },
     }
 }
 

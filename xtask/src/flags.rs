@@ -92,6 +92,14 @@ pub struct ChangeArgs {
     /// statement (cancel, then terminate its backend) instead of waiting up to --lock-wait for it
     #[arg(long)]
     pub stop_orphaned_run: bool,
+    /// Batched data migrations pause between batches while a streaming standby is further
+    /// behind than this (read on the primary, in pg_stat_replication)
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub max_replica_lag: Duration,
+    /// How long one such pause may last (or a standby stay gone) before the run stops, its
+    /// committed batches kept for the next run to resume after
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub replica_wait: Duration,
 }
 
 #[derive(Debug, Args)]

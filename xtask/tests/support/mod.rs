@@ -80,8 +80,13 @@ impl std::fmt::Display for Run {
 impl Fixture {
     /// An empty database and an empty migrations folder.
     pub fn new() -> Fixture {
+        Fixture::on(&server())
+    }
+
+    /// The same on another server (a cluster the test started).
+    pub fn on(server: &DatabaseUrl) -> Fixture {
         let db =
-            ScratchDatabase::create(&server(), "bomizzel_test").expect("create scratch database");
+            ScratchDatabase::create(server, "bomizzel_test").expect("create scratch database");
         let work = tempfile::tempdir().expect("temp dir");
         std::fs::create_dir(work.path().join("sql")).unwrap();
         Fixture { db, work }
