@@ -39,6 +39,9 @@ impl std::fmt::Display for Origin {
 /// Resolves the database URL: flag, else `DATABASE_URL`, else `.env`, else the local default
 /// database, which is created when missing (and only that one: a typo in a given URL must fail).
 pub fn resolve(args: &DatabaseArgs) -> Result<DatabaseUrl> {
+    if let Some(direct) = crate::pooler::direct_url(args)? {
+        return Ok(direct);
+    }
     let (url, origin) = configured(args.database_url.as_deref())?;
     if origin == Origin::Default
         && migrations::database::create_database_if_missing(&url, APPLICATION)?
@@ -107,6 +110,7 @@ pub fn load(dir: Option<&Path>) -> Result<MigrationSet> {
 
 /// Takes the migration lock for the whole command, telling the user when it has to wait.
 pub fn lock(url: &DatabaseUrl, command: &str, wait: Duration) -> Result<MigrationLock> {
+    crate::pooler::refuse_transaction_pooling(url)?;
     let lock = MigrationLock::acquire(url, &format!("{APPLICATION} {command}"), wait, |holder| {
         eprintln!("waiting up to {wait:?} for the migration lock, held by {holder}")
     })?;

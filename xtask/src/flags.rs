@@ -62,6 +62,10 @@ pub struct DatabaseArgs {
     /// postgres://$USER@localhost:5432/bomizzel_dev, created if missing]
     #[arg(long, value_name = "URL")]
     pub database_url: Option<String>,
+    /// The database's direct address, used instead of a pooled database URL (a transaction-mode
+    /// pooler is refused) [default: $DIRECT_DATABASE_URL, unless --database-url is given]
+    #[arg(long, value_name = "URL")]
+    pub direct_url: Option<String>,
     /// Migrations folder [default: migrations/sql of this workspace]
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,

@@ -156,7 +156,8 @@ impl Fixture {
         command
             .args(args)
             .current_dir(self.work.path())
-            .env_remove("DATABASE_URL");
+            .env_remove("DATABASE_URL")
+            .env_remove("DIRECT_DATABASE_URL");
         let takes_dir = matches!(
             args.first(),
             Some(
