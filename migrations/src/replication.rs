@@ -47,6 +47,8 @@ pub struct Standby {
     pub lag: Duration,
     /// `replay_lsn` as text, e.g. `0/3000148`.
     pub replay_lsn: Option<String>,
+    /// `replay_lsn` in bytes from `0/0`, to compare with `pg_current_wal_lsn()` read earlier.
+    pub replay_position: Option<i64>,
 }
 
 impl std::fmt::Display for Standby {
@@ -145,6 +147,7 @@ impl Watch {
                         self.lag(now, current, replay, reported)
                     }),
                     replay_lsn: row.get(3),
+                    replay_position: replay,
                 }
             })
             .collect();

@@ -212,6 +212,10 @@ pub struct VerifyArgs {
     pub strict_column_order: bool,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// A standby to read the schema version from (its history table); repeatable. Standbys
+    /// streaming from the database are reported without it, from pg_stat_replication
+    #[arg(long, value_name = "URL")]
+    pub standby_url: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -255,6 +259,9 @@ pub struct HealthCheckArgs {
     /// How long to keep asking the backend before calling it not ready
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
     pub wait: Duration,
+    /// A standby to read the schema version from (its history table); repeatable
+    #[arg(long, value_name = "URL")]
+    pub standby_url: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -27,6 +27,7 @@ mod restore;
 mod rollback;
 mod schema;
 mod sqlx_data;
+mod standbys;
 mod status;
 mod test_rollback_roundtrip;
 mod verify;

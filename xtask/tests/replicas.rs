@@ -170,6 +170,34 @@ fn a_backfill_pauses_between_batches_while_replay_is_paused_and_finishes_after_i
         "the log has the pause and the resume: {}",
         fixture.log()
     );
+
+    // The standby, as the primary sees it and through its own history table.
+    let on_standby = format!(
+        "postgres://postgres@127.0.0.1:5462/{}",
+        fixture.db.name()
+    );
+    let health = fixture.xtask(&["health-check", "--standby-url", &on_standby]);
+    health.assert_ok();
+    let line = health
+        .stdout
+        .lines()
+        .find(|line| line.contains("standbys replayed the schema version"))
+        .unwrap_or_else(|| panic!("{health}"));
+    assert!(
+        line.starts_with("ok")
+            && line.contains("15/bomizzel_test_standby at 127.0.0.1: replayed version 2")
+            && line.contains(":5462/bomizzel_test_") && line.contains("(standby): at version 2"),
+        "{line}"
+    );
+    let verify = fixture.xtask(&["verify", "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_str(&verify.stdout).unwrap();
+    let standbys = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|check| check["name"] == "standbys replayed the schema version")
+        .unwrap_or_else(|| panic!("{verify}"));
+    assert_eq!(standbys["passed"], true, "{verify}");
 }
 
 #[test]
@@ -185,6 +213,16 @@ fn a_backfill_stops_resumably_when_the_standby_stays_gone_longer_than_replica_wa
         progress(&fixture).is_some_and(|(batches, _, _)| batches >= 2)
     });
     pair.standby.ctl("stop").unwrap();
+    let health = fixture.xtask(&[
+        "health-check",
+        "--standby-url",
+        &pair.standby.url.with_database(fixture.db.name()).to_string(),
+    ]);
+    assert_eq!(health.code, 1, "{health}");
+    assert!(
+        health.stdout.contains("FAIL  standbys replayed the schema version: postgres://postgres@127.0.0.1:5462/"),
+        "an unreachable standby fails the check: {health}"
+    );
     let status = child.wait().unwrap();
     let run = support::Run {
         code: status.code().unwrap_or(-1),
