@@ -114,7 +114,10 @@ impl Watch {
     }
 
     /// Every standby connected now, with its lag, and the standbys seen earlier that are gone.
-    pub fn read(&mut self, client: &mut Client) -> Result<(Vec<Standby>, Vec<String>), ReplicaError> {
+    pub fn read(
+        &mut self,
+        client: &mut Client,
+    ) -> Result<(Vec<Standby>, Vec<String>), ReplicaError> {
         let now = Instant::now();
         let current: i64 = client
             .query_one(
@@ -254,12 +257,10 @@ pub fn bytes_text(bytes: i64) -> String {
 /// `1.5s`, `5m`: durations as the flags take them.
 pub fn humane(duration: Duration) -> String {
     let millis = duration.as_millis();
-    if millis % 60_000 == 0 && millis > 0 {
-        format!("{}m", millis / 60_000)
-    } else if millis % 1000 == 0 {
-        format!("{}s", millis / 1000)
-    } else {
-        format!("{:.1}s", duration.as_secs_f64())
+    match (millis / 60_000, millis % 60_000, millis % 1000) {
+        (minutes, 0, _) if minutes > 0 => format!("{minutes}m"),
+        (_, _, 0) => format!("{}s", millis / 1000),
+        _ => format!("{:.1}s", duration.as_secs_f64()),
     }
 }
 
@@ -272,13 +273,12 @@ mod tests {
         let mut watch = Watch::new(Policy::default());
         let start = Instant::now();
         watch.samples.push_back((start, 100));
-        watch.samples.push_back((start + Duration::from_secs(5), 200));
+        watch
+            .samples
+            .push_back((start + Duration::from_secs(5), 200));
         let now = start + Duration::from_secs(20);
         // Replayed up to 150: the WAL past it existed at the second reading, 15 s ago.
-        assert_eq!(
-            watch.lag(now, 200, 150, Some(0.2)),
-            Duration::from_secs(15)
-        );
+        assert_eq!(watch.lag(now, 200, 150, Some(0.2)), Duration::from_secs(15));
         assert_eq!(
             watch.lag(now, 200, 50, None),
             Duration::from_secs(20),

@@ -426,8 +426,12 @@ pub enum Bench {
         #[arg(long, default_value_t = 2_000_000)]
         rows: u64,
         /// Server to create the scratch database on [default: as for migrate, database postgres]
-        #[arg(long, value_name = "URL")]
+        #[arg(long, value_name = "URL", conflicts_with = "with_standby")]
         database_url: Option<String>,
+        /// Instead: the batched runner on a primary of its own (port 5463) without, then with, a
+        /// streaming standby (port 5464): throughput ratio and the standby's largest replay lag
+        #[arg(long)]
+        with_standby: bool,
     },
     /// deploy-db of safe pending migrations under the backend's load, then their naive forms:
     /// the longest stall any request saw.

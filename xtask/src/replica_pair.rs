@@ -49,11 +49,14 @@ impl Cluster {
         let sh = Shell::new()?;
         drop_leftover(&sh, name);
         let port_text = port.to_string();
-        cmd!(sh, "pg_createcluster {MAJOR} {name} -p {port_text} -- --auth=trust")
-            .quiet()
-            .ignore_stdout()
-            .run()
-            .with_context(|| format!("creating the standby cluster {name} on port {port}"))?;
+        cmd!(
+            sh,
+            "pg_createcluster {MAJOR} {name} -p {port_text} -- --auth=trust"
+        )
+        .quiet()
+        .ignore_stdout()
+        .run()
+        .with_context(|| format!("creating the standby cluster {name} on port {port}"))?;
         let cluster = Cluster::at(name, port)?;
         let data = format!("/var/lib/postgresql/{MAJOR}/{name}");
         // The copy must belong to the clusters' owner (postgres, when this runs as root).
@@ -84,10 +87,13 @@ impl Cluster {
     pub fn ctl(&self, action: &str) -> Result<()> {
         let sh = Shell::new()?;
         let name = &self.name;
-        cmd!(sh, "pg_ctlcluster --skip-systemctl-redirect -m fast {MAJOR} {name} {action}")
-            .quiet()
-            .run()
-            .with_context(|| format!("pg_ctlcluster {action} {name}"))?;
+        cmd!(
+            sh,
+            "pg_ctlcluster --skip-systemctl-redirect -m fast {MAJOR} {name} {action}"
+        )
+        .quiet()
+        .run()
+        .with_context(|| format!("pg_ctlcluster {action} {name}"))?;
         Ok(())
     }
 

@@ -97,11 +97,21 @@ fn standby_history(url: &DatabaseUrl, version: Option<Version>) -> (bool, String
     match read() {
         Err(error) => (false, format!("{url}: {error:#}")),
         Ok((newest, in_recovery, age)) => {
-            let shown = |v: Option<Version>| v.map_or_else(|| "0 (empty)".to_owned(), |v| v.to_string());
-            let role = if in_recovery { "standby" } else { "not a standby (not in recovery)" };
-            let age = age.map_or_else(String::new, |s| format!(", last replayed transaction {s:.1} s ago"));
+            let shown =
+                |v: Option<Version>| v.map_or_else(|| "0 (empty)".to_owned(), |v| v.to_string());
+            let role = if in_recovery {
+                "standby"
+            } else {
+                "not a standby (not in recovery)"
+            };
+            let age = age.map_or_else(String::new, |s| {
+                format!(", last replayed transaction {s:.1} s ago")
+            });
             if newest == version {
-                (true, format!("{url} ({role}): at version {}{age}", shown(newest)))
+                (
+                    true,
+                    format!("{url} ({role}): at version {}{age}", shown(newest)),
+                )
             } else {
                 (
                     false,

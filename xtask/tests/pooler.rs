@@ -97,7 +97,9 @@ impl Drop for PgBouncer {
 
 #[test]
 fn a_transaction_mode_pooler_is_refused_and_the_direct_url_migrates() {
-    let _port = PORT_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _port = PORT_LOCK
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let bouncer = PgBouncer::start("transaction");
     let fixture = Fixture::with_project_migrations();
     let pooled = bouncer.url(&fixture);
@@ -134,7 +136,9 @@ fn a_transaction_mode_pooler_is_refused_and_the_direct_url_migrates() {
 
 #[test]
 fn a_session_mode_pooler_is_not_refused() {
-    let _port = PORT_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _port = PORT_LOCK
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let bouncer = PgBouncer::start("session");
     let fixture = Fixture::with_project_migrations();
     let pooled = bouncer.url(&fixture);

@@ -109,7 +109,9 @@ fn hits(fixture: &Fixture) -> (i64, i64, i64) {
 
 #[test]
 fn a_backfill_pauses_between_batches_while_replay_is_paused_and_finishes_after_it_resumes() {
-    let _ports = PORTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _ports = PORTS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let pair = pair();
     let fixture = counter_fixture(&pair);
     let mut child = spawn_migrate(
@@ -133,7 +135,9 @@ fn a_backfill_pauses_between_batches_while_replay_is_paused_and_finishes_after_i
         .find(|line| line.contains("paused after batch"))
         .unwrap();
     assert!(
-        line.contains("standby") && line.contains("behind") && line.contains("--max-replica-lag 1s"),
+        line.contains("standby")
+            && line.contains("behind")
+            && line.contains("--max-replica-lag 1s"),
         "the pause says why: {line}"
     );
     let after: i32 = line
@@ -165,17 +169,16 @@ fn a_backfill_pauses_between_batches_while_replay_is_paused_and_finishes_after_i
         "every row exactly once: {stdout}"
     );
     assert!(
-        fixture.log().contains("\"outcome\":\"paused_for_standbys\"")
+        fixture
+            .log()
+            .contains("\"outcome\":\"paused_for_standbys\"")
             && fixture.log().contains("\"outcome\":\"resumed\""),
         "the log has the pause and the resume: {}",
         fixture.log()
     );
 
     // The standby, as the primary sees it and through its own history table.
-    let on_standby = format!(
-        "postgres://postgres@127.0.0.1:5462/{}",
-        fixture.db.name()
-    );
+    let on_standby = format!("postgres://postgres@127.0.0.1:5462/{}", fixture.db.name());
     let health = fixture.xtask(&["health-check", "--standby-url", &on_standby]);
     health.assert_ok();
     let line = health
@@ -186,7 +189,8 @@ fn a_backfill_pauses_between_batches_while_replay_is_paused_and_finishes_after_i
     assert!(
         line.starts_with("ok")
             && line.contains("15/bomizzel_test_standby at 127.0.0.1: replayed version 2")
-            && line.contains(":5462/bomizzel_test_") && line.contains("(standby): at version 2"),
+            && line.contains(":5462/bomizzel_test_")
+            && line.contains("(standby): at version 2"),
         "{line}"
     );
     let verify = fixture.xtask(&["verify", "--format", "json"]);
@@ -202,7 +206,9 @@ fn a_backfill_pauses_between_batches_while_replay_is_paused_and_finishes_after_i
 
 #[test]
 fn a_backfill_stops_resumably_when_the_standby_stays_gone_longer_than_replica_wait() {
-    let _ports = PORTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _ports = PORTS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let pair = pair();
     let fixture = counter_fixture(&pair);
     let mut child = spawn_migrate(
@@ -216,11 +222,17 @@ fn a_backfill_stops_resumably_when_the_standby_stays_gone_longer_than_replica_wa
     let health = fixture.xtask(&[
         "health-check",
         "--standby-url",
-        &pair.standby.url.with_database(fixture.db.name()).to_string(),
+        &pair
+            .standby
+            .url
+            .with_database(fixture.db.name())
+            .to_string(),
     ]);
     assert_eq!(health.code, 1, "{health}");
     assert!(
-        health.stdout.contains("FAIL  standbys replayed the schema version: postgres://postgres@127.0.0.1:5462/"),
+        health.stdout.contains(
+            "FAIL  standbys replayed the schema version: postgres://postgres@127.0.0.1:5462/"
+        ),
         "an unreachable standby fails the check: {health}"
     );
     let status = child.wait().unwrap();

@@ -85,8 +85,7 @@ impl Fixture {
 
     /// The same on another server (a cluster the test started).
     pub fn on(server: &DatabaseUrl) -> Fixture {
-        let db =
-            ScratchDatabase::create(server, "bomizzel_test").expect("create scratch database");
+        let db = ScratchDatabase::create(server, "bomizzel_test").expect("create scratch database");
         let work = tempfile::tempdir().expect("temp dir");
         std::fs::create_dir(work.path().join("sql")).unwrap();
         Fixture { db, work }
