@@ -195,6 +195,14 @@ fn a_backfill_pauses_between_batches_while_replay_is_paused_and_finishes_after_i
             && line.contains("(standby): at version 2"),
         "{line}"
     );
+    let on_the_standby = fixture.xtask_with(&["health-check"], &on_standby.parse().unwrap());
+    on_the_standby.assert_ok();
+    assert!(
+        on_the_standby
+            .stdout
+            .contains("this server is a standby (at version 2)"),
+        "checked on a standby itself: {on_the_standby}"
+    );
     let verify = fixture.xtask(&["verify", "--format", "json"]);
     let report: serde_json::Value = serde_json::from_str(&verify.stdout).unwrap();
     let standbys = report["checks"]
