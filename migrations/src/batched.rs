@@ -11,6 +11,7 @@ use postgres::Client;
 
 use crate::database::quote_identifier;
 use crate::model::{Batched, Direction, Migration, Script};
+use crate::replication::Watch;
 use crate::runner::{describe_sql_error, millis, Event, Observer, RunError, Settings};
 
 const SMALLEST_BATCH: i64 = 10;
@@ -98,6 +99,8 @@ pub(crate) fn run(
     );
     let started = Instant::now();
     let mut size = batched.first_batch_size;
+    let mut standbys = Watch::new(settings.replicas);
+    let mut first_of_run = true;
     loop {
         let upper: Option<i64> = client
             .query_one(&next_bound, &[&last, &stop, &size])
@@ -106,6 +109,19 @@ pub(crate) fn run(
         let Some(upper) = upper else {
             return Ok(());
         };
+        // Between batches only: the committed ones stay done if the wait gives up.
+        if !first_of_run {
+            standbys
+                .wait_for_standbys(client, batches, &mut |notice| {
+                    observer.event(&Event::Replicas {
+                        migration,
+                        direction,
+                        notice: &notice,
+                    });
+                })
+                .map_err(|error| failure(error.to_string()))?;
+        }
+        first_of_run = false;
         let batch_started = Instant::now();
         let changed = run_batch(
             client, migration, direction, script, &key_type, last, upper, settings, observer,

@@ -10,6 +10,7 @@ pub mod lock;
 pub mod model;
 pub mod plan;
 pub mod recovery;
+pub mod replication;
 pub mod roundtrip;
 pub mod runner;
 pub mod schema;

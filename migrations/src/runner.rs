@@ -22,6 +22,8 @@ pub struct Settings {
     pub retry_backoff: Duration,
     /// Who runs this, recorded in the state table (`user@host`).
     pub applied_by: String,
+    /// How far behind standbys may fall before batched data migrations pause between batches.
+    pub replicas: crate::replication::Policy,
 }
 
 impl Default for Settings {
@@ -32,6 +34,7 @@ impl Default for Settings {
             lock_retries: 3,
             retry_backoff: Duration::from_secs(1),
             applied_by: "xtask".into(),
+            replicas: crate::replication::Policy::default(),
         }
     }
 }
@@ -60,6 +63,12 @@ pub enum Event<'a> {
         migration: &'a Migration,
         direction: Direction,
         progress: crate::batched::Progress,
+    },
+    /// A batched data migration paused for, or resumed after, lagging standbys.
+    Replicas {
+        migration: &'a Migration,
+        direction: Direction,
+        notice: &'a crate::replication::Notice,
     },
     Finished {
         migration: &'a Migration,

@@ -52,6 +52,7 @@ pub fn run(args: &BackupArgs) -> Result<()> {
     }
     let url = database::resolve(&DatabaseArgs {
         database_url: args.database_url.clone(),
+        direct_url: None,
         dir: None,
     })?;
     let mut journal = Journal::open(args.log.as_deref(), "backup", &url)?;

@@ -66,7 +66,14 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             rounds,
             database_url,
         } => backup::run(*size_mb, *rounds, database_url.as_deref()),
-        Bench::Backfill { rows, database_url } => backfill::run(*rows, database_url.as_deref()),
+        Bench::Backfill {
+            rows,
+            with_standby: true,
+            ..
+        } => backfill::run_with_standby(*rows),
+        Bench::Backfill {
+            rows, database_url, ..
+        } => backfill::run(*rows, database_url.as_deref()),
         Bench::Online {
             rows,
             clients,

@@ -45,6 +45,9 @@ impl std::fmt::Display for Origin {
 /// else the local default database, which is created when missing (and only that one: a typo in
 /// a given URL must fail).
 pub fn resolve(args: &DatabaseArgs) -> Result<DatabaseUrl> {
+    if let Some(direct) = crate::pooler::direct_url(args)? {
+        return Ok(direct);
+    }
     let (url, origin) = configured(args.database_url.as_deref())?;
     if matches!(origin, Origin::Default(_))
         && migrations::database::create_database_if_missing(&url, APPLICATION)?
@@ -130,6 +133,7 @@ pub fn load(dir: Option<&Path>) -> Result<MigrationSet> {
 
 /// Takes the migration lock for the whole command, telling the user when it has to wait.
 pub fn lock(url: &DatabaseUrl, command: &str, wait: Duration) -> Result<MigrationLock> {
+    crate::pooler::refuse_transaction_pooling(url)?;
     let lock = MigrationLock::acquire(url, &format!("{APPLICATION} {command}"), wait, |holder| {
         eprintln!("waiting up to {wait:?} for the migration lock, held by {holder}")
     })?;
@@ -144,6 +148,10 @@ pub fn settings(url: &DatabaseUrl, change: &ChangeArgs) -> migrations::runner::S
         lock_retries: change.lock_retries,
         retry_backoff: change.retry_backoff,
         applied_by: applied_by(url),
+        replicas: migrations::replication::Policy {
+            max_lag: change.max_replica_lag,
+            wait: change.replica_wait,
+        },
     }
 }
 

@@ -63,6 +63,10 @@ pub struct DatabaseArgs {
     /// postgres://$USER@localhost:5432/bomizzel_dev, created if missing]
     #[arg(long, value_name = "URL")]
     pub database_url: Option<String>,
+    /// The database's direct address, used instead of a pooled database URL (a transaction-mode
+    /// pooler is refused) [default: $DIRECT_DATABASE_URL, unless --database-url is given]
+    #[arg(long, value_name = "URL")]
+    pub direct_url: Option<String>,
     /// Migrations folder [default: migrations/sql of this workspace]
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
@@ -93,6 +97,14 @@ pub struct ChangeArgs {
     /// statement (cancel, then terminate its backend) instead of waiting up to --lock-wait for it
     #[arg(long)]
     pub stop_orphaned_run: bool,
+    /// Batched data migrations pause between batches while a streaming standby is further
+    /// behind than this (read on the primary, in pg_stat_replication)
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub max_replica_lag: Duration,
+    /// How long one such pause may last (or a standby stay gone) before the run stops, its
+    /// committed batches kept for the next run to resume after
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub replica_wait: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -201,6 +213,10 @@ pub struct VerifyArgs {
     pub strict_column_order: bool,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// A standby to read the schema version from (its history table); repeatable. Standbys
+    /// streaming from the database are reported without it, from pg_stat_replication
+    #[arg(long, value_name = "URL")]
+    pub standby_url: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -244,6 +260,9 @@ pub struct HealthCheckArgs {
     /// How long to keep asking the backend before calling it not ready
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
     pub wait: Duration,
+    /// A standby to read the schema version from (its history table); repeatable
+    #[arg(long, value_name = "URL")]
+    pub standby_url: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -415,8 +434,12 @@ pub enum Bench {
         #[arg(long, default_value_t = 2_000_000)]
         rows: u64,
         /// Server to create the scratch database on [default: as for migrate, database postgres]
-        #[arg(long, value_name = "URL")]
+        #[arg(long, value_name = "URL", conflicts_with = "with_standby")]
         database_url: Option<String>,
+        /// Instead: the batched runner on a primary of its own (port 5463) without, then with, a
+        /// streaming standby (port 5464): throughput ratio and the standby's largest replay lag
+        #[arg(long)]
+        with_standby: bool,
     },
     /// deploy-db of safe pending migrations under the backend's load, then their naive forms:
     /// the longest stall any request saw.

@@ -53,6 +53,7 @@ pub fn run(args: &HealthCheckArgs) -> Result<()> {
                 passed: invalid.is_empty(),
                 details: invalid,
             });
+            checks.push(crate::standbys::check(&mut client, &args.standby_url)?);
         }
     }
     if let Some(given) = &args.url {

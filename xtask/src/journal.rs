@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use migrations::batched::Progress;
+use migrations::replication::Notice;
 use migrations::runner::{Event, Observer, RunError};
 use migrations::{DatabaseUrl, Direction, Migration};
 use serde::Serialize;
@@ -177,6 +178,14 @@ impl<'j> Reporter<'j> {
         }
     }
 
+    /// A line between progress updates: above the bar on a terminal, as it is elsewhere.
+    fn show_line(&mut self, line: &str) {
+        match &self.batches {
+            BatchDisplay::Bar(bar) => bar.println(format!("     {line}")),
+            _ => println!("     {line}"),
+        }
+    }
+
     /// Ends a progress display before the line that says how the migration ended.
     fn end_batches(&mut self) {
         if let BatchDisplay::Bar(bar) = &self.batches {
@@ -247,6 +256,47 @@ impl Observer for Reporter<'_> {
                 self.log(migration, direction, "retrying", None, Some(error));
             }
             Event::Batch { progress, .. } => self.show_batch(&progress),
+            Event::Replicas {
+                migration,
+                direction,
+                notice,
+            } => {
+                let (line, outcome, reason) = match notice {
+                    Notice::Paused {
+                        after_batch,
+                        reasons,
+                    } => (
+                        format!("paused after batch {after_batch}: {}", reasons.join("; ")),
+                        "paused_for_standbys",
+                        Some(reasons.join("; ")),
+                    ),
+                    Notice::Resumed { waited } => (
+                        format!(
+                            "resumed after {:.1} s: every standby is within the allowed lag",
+                            waited.as_secs_f64()
+                        ),
+                        "resumed",
+                        None,
+                    ),
+                    Notice::Unwatchable { standby } => (
+                        format!("not watching standby {standby}: its position is hidden from this role (grant it pg_monitor)"),
+                        "standby_not_watched",
+                        Some(standby.clone()),
+                    ),
+                };
+                self.show_line(&line);
+                let entry = Entry {
+                    version: Some(migration.version),
+                    name: Some(&migration.name),
+                    direction: Some(direction.as_str()),
+                    outcome,
+                    error: reason,
+                    ..Entry::default()
+                };
+                if let Err(error) = self.journal.record(&entry) {
+                    self.log_error.get_or_insert(error);
+                }
+            }
             Event::Finished {
                 migration,
                 direction,

@@ -40,7 +40,8 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
         allow_pending: args.allow_pending,
         strict_column_order: args.strict_column_order,
     };
-    let checks = checks(&mut client, &set, &expectations)?;
+    let mut checks = checks(&mut client, &set, &expectations)?;
+    checks.push(crate::standbys::check(&mut client, &args.standby_url)?);
     match args.format {
         Format::Json => println!(
             "{}",

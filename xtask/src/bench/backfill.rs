@@ -25,6 +25,8 @@ use xshell::{cmd, Shell};
 
 use super::writer::{Report, Writer};
 use crate::database;
+use crate::replica_pair::Cluster;
+use migrations::replication::Watch;
 
 const TARGET_SHARE_OF_ONE_UPDATE: f64 = 0.5;
 const TARGET_LONGEST_BATCH_MS: f64 = 250.0;
@@ -59,19 +61,7 @@ pub fn run(rows: u64, database_url: Option<&str>) -> Result<()> {
     let conninfo = url.secret_conninfo();
     let mut client = url.connect(APPLICATION)?;
 
-    println!("generating {rows} rows in items (database {url})");
-    let started = Instant::now();
-    client.batch_execute(
-        "CREATE TABLE items (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-                             old_value int NOT NULL, new_value int)",
-    )?;
-    client.execute(
-        "INSERT INTO items (old_value) SELECT (g % 1000003)::int FROM generate_series(1, $1::bigint) AS g",
-        &[&i64::try_from(rows)?],
-    )?;
-    client.batch_execute("VACUUM ANALYZE items")?;
-    migrations::history::ensure_tables(&mut client).context("creating the history tables")?;
-    println!("generated in {:.1} s", started.elapsed().as_secs_f64());
+    generate(&mut client, url, rows)?;
 
     let small = (rows / OFFSET_SCALE).max(PAGE as u64);
 
@@ -172,6 +162,148 @@ pub fn run(rows: u64, database_url: Option<&str>) -> Result<()> {
         whole.elapsed.as_secs_f64() * 1e3
     );
     Ok(())
+}
+
+/// The `items` table with `rows` rows, `new_value` empty, and the engine's history tables.
+fn generate(client: &mut postgres::Client, url: &DatabaseUrl, rows: u64) -> Result<()> {
+    println!("generating {rows} rows in items (database {url})");
+    let started = Instant::now();
+    client.batch_execute(
+        "CREATE TABLE items (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                             old_value int NOT NULL, new_value int)",
+    )?;
+    client.execute(
+        "INSERT INTO items (old_value) SELECT (g % 1000003)::int FROM generate_series(1, $1::bigint) AS g",
+        &[&i64::try_from(rows)?],
+    )?;
+    client.batch_execute("VACUUM ANALYZE items")?;
+    migrations::history::ensure_tables(client).context("creating the history tables")?;
+    println!("generated in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// The replica-aware runner's price: the batched run (a) on a primary of its own, alone, then
+/// with a streaming standby attached, each beside the writer process, while a sampler reads the
+/// standby's lag on the primary as the runner does.
+pub fn run_with_standby(rows: u64) -> Result<()> {
+    anyhow::ensure!(rows >= 1000, "--rows must be at least 1000");
+    let sh = Shell::new()?;
+    let xtask = std::env::current_exe().context("locating the xtask binary")?;
+    let work = tempfile::tempdir().context("creating a scratch folder")?;
+    println!("starting a primary on port {PRIMARY_PORT}");
+    let primary = Cluster::primary("bomizzel_bench_primary", PRIMARY_PORT)?;
+    let scratch = ScratchDatabase::create(&primary.url, "bomizzel_bench")
+        .context("creating the benchmark's database on the primary")?;
+    let url = scratch.url();
+    let conninfo = url.secret_conninfo();
+    let mut client = url.connect(APPLICATION)?;
+    generate(&mut client, url, rows)?;
+    let migrations_dir = work.path().join("sql");
+    write_batched_migration(&migrations_dir)?;
+    let log = work.path().join("migrations.log");
+    let batched = |name: &'static str, client: &mut postgres::Client| -> Result<Measured> {
+        reset(client, &primary.url)?;
+        // The same migration again from the start: forget that it ran.
+        client.batch_execute(
+            "DELETE FROM refinery_schema_history; DELETE FROM bomizzel_migration_state;
+             DELETE FROM bomizzel_backfill_progress",
+        )?;
+        let measured = measure(&sh, &xtask, &conninfo, name, || {
+            cmd!(sh, "{xtask} migrate --dir {migrations_dir} --log {log}")
+                .env("DATABASE_URL", &conninfo)
+                .quiet()
+                .ignore_stdout()
+                .run()
+                .context("cargo xtask migrate failed during the benchmark")?;
+            Ok(rows)
+        })?;
+        check(client, rows)?;
+        Ok(measured)
+    };
+    // Untimed: the first update of freshly generated rows pays for what later ones do not (the
+    // pages' free space for HOT updates), so both timed runs start from an updated table.
+    batched("(a) warm-up run, not compared", &mut client)?;
+    let alone = batched("(a) batched runner, no standby", &mut client)?;
+    println!("starting a standby on port {STANDBY_PORT} (pg_basebackup -R)");
+    let standby = Cluster::standby("bomizzel_bench_standby", STANDBY_PORT, &primary)?;
+    let sampler = LagSampler::start(url)?;
+    let watched = batched("(a) batched runner, streaming standby", &mut client)?;
+    let (largest_lag, largest_bytes) = sampler.finish()?;
+    let pauses = std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .matches("\"outcome\":\"paused_for_standbys\"")
+        .count();
+    drop(standby);
+
+    let policy = migrations::replication::Policy::default();
+    let ratio = watched.rows_per_second() / alone.rows_per_second();
+    println!();
+    println!(
+        "{:<40} {:>9} {:>9} {:>11} {:>10} {:>9} {:>14}",
+        "method", "rows", "seconds", "rows/s", "writer ops", "p99 ms", "longest stall"
+    );
+    for measured in [&alone, &watched] {
+        println!(
+            "{:<40} {:>9} {:>9.2} {:>11.0} {:>10} {:>9.2} {:>11.1} ms",
+            measured.name,
+            measured.rows,
+            measured.elapsed.as_secs_f64(),
+            measured.rows_per_second(),
+            measured.writer.operations,
+            measured.writer.p99_ms,
+            measured.writer.max_ms
+        );
+    }
+    println!();
+    println!(
+        "throughput with the standby: {ratio:.2}x the run without ({pauses} pauses for the standby)"
+    );
+    println!(
+        "standby's largest replay lag: {:.2} s ({} of WAL at most), threshold --max-replica-lag {}: {}",
+        largest_lag.as_secs_f64(),
+        migrations::replication::bytes_text(largest_bytes),
+        migrations::replication::humane(policy.max_lag),
+        verdict(largest_lag <= policy.max_lag)
+    );
+    Ok(())
+}
+
+const PRIMARY_PORT: u16 = 5463;
+const STANDBY_PORT: u16 = 5464;
+
+/// Reads the standbys' lag on the primary every 100 ms, as the runner computes it.
+struct LagSampler {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<Result<(Duration, i64)>>,
+}
+
+impl LagSampler {
+    fn start(url: &DatabaseUrl) -> Result<LagSampler> {
+        let mut client = url.connect(APPLICATION)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut watch = Watch::new(migrations::replication::Policy::default());
+            let (mut lag, mut bytes) = (Duration::ZERO, 0);
+            let started = Instant::now();
+            while !stopping.load(Ordering::Relaxed) && started.elapsed() < LONGEST_SAMPLING {
+                for standby in watch.read(&mut client)?.0 {
+                    lag = lag.max(standby.lag);
+                    bytes = bytes.max(standby.bytes_behind.unwrap_or(0));
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Ok((lag, bytes))
+        });
+        Ok(LagSampler { stop, thread })
+    }
+
+    fn finish(self) -> Result<(Duration, i64)> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("the lag sampler panicked"))?
+    }
 }
 
 fn verdict(met: bool) -> &'static str {

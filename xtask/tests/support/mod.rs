@@ -80,8 +80,12 @@ impl std::fmt::Display for Run {
 impl Fixture {
     /// An empty database and an empty migrations folder.
     pub fn new() -> Fixture {
-        let db =
-            ScratchDatabase::create(&server(), "bomizzel_test").expect("create scratch database");
+        Fixture::on(&server())
+    }
+
+    /// The same on another server (a cluster the test started).
+    pub fn on(server: &DatabaseUrl) -> Fixture {
+        let db = ScratchDatabase::create(server, "bomizzel_test").expect("create scratch database");
         let work = tempfile::tempdir().expect("temp dir");
         std::fs::create_dir(work.path().join("sql")).unwrap();
         Fixture { db, work }
@@ -151,7 +155,8 @@ impl Fixture {
         command
             .args(args)
             .current_dir(self.work.path())
-            .env_remove("DATABASE_URL");
+            .env_remove("DATABASE_URL")
+            .env_remove("DIRECT_DATABASE_URL");
         let takes_dir = matches!(
             args.first(),
             Some(
