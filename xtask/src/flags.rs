@@ -56,7 +56,7 @@ pub enum Command {
 }
 
 /// Which database and which migrations.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
     /// PostgreSQL URL [default: $DATABASE_URL, else DATABASE_URL in .env, else
     /// postgres://$USER@localhost:5432/bomizzel_dev, created if missing]
@@ -68,7 +68,7 @@ pub struct DatabaseArgs {
 }
 
 /// For commands that change a database.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ChangeArgs {
     /// Append one JSON line per step here [default: target/xtask/migrations.log]
     #[arg(long, value_name = "FILE")]
@@ -132,6 +132,8 @@ pub enum Format {
 pub struct StatusArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub fleet: FleetArgs,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// Exit non-zero when anything is pending, modified, missing or failed
@@ -189,6 +191,8 @@ pub struct RoundtripArgs {
 pub struct VerifyArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub fleet: FleetArgs,
     /// Snapshot file [default: schema.snapshot beside the migrations folder]
     #[arg(long, value_name = "FILE")]
     pub snapshot: Option<PathBuf>,
@@ -504,12 +508,17 @@ pub struct RestoreArgs {
     pub log: Option<PathBuf>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct DeployDbArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
     #[command(flatten)]
     pub change: ChangeArgs,
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+    /// With --fleet: how many databases deploy at once once the canaries are deployed
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "fleet", value_parser = parse_parallel)]
+    pub parallel: usize,
     /// Run the preflight and print the plan; change nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -523,7 +532,7 @@ pub struct DeployDbArgs {
     #[arg(long, value_name = "DIR")]
     pub backup_dir: Option<PathBuf>,
     /// The backend's URL; its /health/ready must answer 2xx after the migrations
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", conflicts_with = "fleet")]
     pub health_url: Option<String>,
     /// How long the health check may take to answer 2xx
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
@@ -568,6 +577,22 @@ pub struct RepairArgs {
     pub lock_wait: Duration,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+}
+
+/// Every database of a fleet file instead of one database.
+#[derive(Debug, Clone, Args)]
+pub struct FleetArgs {
+    /// Every database of this fleet file, each URL from the environment variable it names
+    /// [default FILE: fleet.toml beside the migrations folder]
+    #[arg(long, value_name = "FILE", num_args = 0..=1, conflicts_with = "database_url")]
+    pub fleet: Option<Option<PathBuf>>,
+}
+
+fn parse_parallel(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err("write a whole number of databases, 1 or more".to_owned()),
+    }
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
