@@ -196,15 +196,26 @@ pub fn status(args: &StatusArgs, file: Option<&Path>) -> Result<()> {
         .map(|member| state_row(member, &set, None))
         .collect();
     print_states(&fleet, &set, &rows, args.format)?;
-    let unclean = rows.iter().filter(|row| !row.ok()).count();
-    let pending = rows.iter().any(|row| row.pending != Some(0));
-    if args.check && (unclean > 0 || pending) {
+    let unreadable: Vec<&str> = rows
+        .iter()
+        .filter(|row| row.error.is_some())
+        .map(|row| row.name.as_str())
+        .collect();
+    if !unreadable.is_empty() {
         anyhow::bail!(
-            "fleet {} is not clean: {} of {} databases are behind the head or not clean",
+            "cannot read the migration history of {} of fleet {}",
+            unreadable.join(", "),
+            fleet.path.display()
+        );
+    }
+    let behind = rows
+        .iter()
+        .filter(|row| !row.ok() || row.pending != Some(0))
+        .count();
+    if args.check && behind > 0 {
+        anyhow::bail!(
+            "fleet {} is not clean: {behind} of {} databases are behind the head or not clean",
             fleet.path.display(),
-            rows.iter()
-                .filter(|row| !row.ok() || row.pending != Some(0))
-                .count(),
             rows.len()
         );
     }
