@@ -186,12 +186,13 @@ pub struct Deployed {
     pub written_to: Option<PathBuf>,
 }
 
-/// The linter's verdicts on pending migrations, made once per server and set of pending versions
-/// and shared by every database of a fleet deployed there: the trace runs on a scratch database
-/// of the server, so the target's own rows play no part in it (its table sizes are read apart).
+/// The linter's verdicts on pending migrations, made once per server, role and set of pending
+/// versions and shared by every database of a fleet deployed there: the trace runs on a scratch
+/// database of the server, so the target's own rows play no part in it (its table sizes are read
+/// apart).
 #[derive(Default)]
 pub struct Verdicts {
-    made: Mutex<HashMap<(String, Vec<Version>), Arc<OnceLock<Judged>>>>,
+    made: Mutex<HashMap<(String, String, Vec<Version>), Arc<OnceLock<Judged>>>>,
 }
 
 type Judged = (Arc<BTreeMap<Version, lint::PendingVerdict>>, Option<String>);
@@ -202,7 +203,7 @@ impl Verdicts {
             self.made
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .entry((url.server(), pending.to_vec()))
+                .entry((url.server(), url.user().to_owned(), pending.to_vec()))
                 .or_default(),
         );
         // The other databases of the same server wait here for the one trace being made.

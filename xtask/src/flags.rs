@@ -431,6 +431,19 @@ pub enum Bench {
         #[arg(long, value_name = "URL")]
         database_url: Option<String>,
     },
+    /// `deploy-db --fleet` of the project's migrations over fresh scratch databases with
+    /// `--parallel`, against one after another, in the same run; the end states compared.
+    Fleet {
+        /// Databases in each of the two fleets
+        #[arg(long, default_value_t = 50)]
+        databases: usize,
+        /// Databases deployed at once in the parallel run
+        #[arg(long, value_name = "N", default_value_t = 4, value_parser = parse_parallel)]
+        parallel: usize,
+        /// Server to create the scratch databases on [default: as for migrate, database postgres]
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
+    },
     /// The concurrent writer of `bench backfill` (a second process, on DATABASE_URL).
     #[command(hide = true)]
     Writer {
