@@ -34,11 +34,14 @@ pub fn run(databases: usize, parallel: usize, database_url: Option<&str>) -> Res
             .collect::<Result<Vec<_>, _>>()
             .with_context(|| format!("creating scratch databases on {}", server.server()))?;
         super::settle(&server);
-        let elapsed = deploy(&sh, &xtask, &scratch, jobs, &work.path().join(label))?;
+        let folder = work.path().join(label);
+        let elapsed = deploy(&sh, &xtask, &scratch, jobs, &folder)?;
+        let (deploying, backing_up) = time_spent(&folder)?;
         println!(
-            "--parallel {jobs}: {:>7.1} s ({:.2} s per database)",
+            "--parallel {jobs}: {:>7.1} s ({:.2} s per database); of the databases' own deploy time, backups took {:.0}%",
             elapsed.as_secs_f64(),
-            elapsed.as_secs_f64() / databases as f64
+            elapsed.as_secs_f64() / databases as f64,
+            100.0 * backing_up / deploying.max(f64::MIN_POSITIVE)
         );
         times.push(elapsed);
         fleets.push(scratch);
@@ -107,6 +110,43 @@ fn deploy(
         .run()
         .context("deploy-db --fleet failed during the benchmark")?;
     Ok(started.elapsed())
+}
+
+/// From a run's fleet summary and migration log: the seconds the databases spent deploying,
+/// summed, and the part of them spent taking backups (pg_dump and reading the archive back).
+fn time_spent(folder: &Path) -> Result<(f64, f64)> {
+    let reports = folder.join("reports");
+    let summary = std::fs::read_dir(&reports)
+        .with_context(|| format!("cannot read {}", reports.display()))?
+        .flatten()
+        .map(|entry| entry.path())
+        .find(|path| {
+            path.file_name()
+                .is_some_and(|name| name.to_string_lossy().starts_with("fleet-"))
+                && path.extension().is_some_and(|ext| ext == "json")
+        })
+        .context("the fleet summary is missing")?;
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(&summary)
+            .with_context(|| format!("cannot read {}", summary.display()))?,
+    )?;
+    let seconds =
+        |value: &serde_json::Value| value["duration_ms"].as_f64().unwrap_or_default() / 1e3;
+    let deploying = summary["databases"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(seconds)
+        .sum();
+    let log = folder.join("migrations.log");
+    let backing_up = std::fs::read_to_string(&log)
+        .with_context(|| format!("cannot read {}", log.display()))?
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|line| line["outcome"] == "backed_up")
+        .map(|line| seconds(&line))
+        .sum();
+    Ok((deploying, backing_up))
 }
 
 /// Every database's history and schema against the first's: the head version, and the
