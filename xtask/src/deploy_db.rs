@@ -192,9 +192,11 @@ pub struct Deployed {
 /// apart).
 #[derive(Default)]
 pub struct Verdicts {
-    made: Mutex<HashMap<(String, String, Vec<Version>), Arc<OnceLock<Judged>>>>,
+    made: Mutex<HashMap<JudgedFor, Arc<OnceLock<Judged>>>>,
 }
 
+/// Server, role and pending versions.
+type JudgedFor = (String, String, Vec<Version>);
 type Judged = (Arc<BTreeMap<Version, lint::PendingVerdict>>, Option<String>);
 
 impl Verdicts {
