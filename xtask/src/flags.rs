@@ -529,7 +529,7 @@ pub struct DeployDbArgs {
     pub change: ChangeArgs,
     #[command(flatten)]
     pub fleet: FleetArgs,
-    /// With --fleet: how many databases deploy at once once the canaries are deployed
+    /// With --fleet: how many databases deploy at once after the canaries
     #[arg(long, value_name = "N", default_value_t = 1, requires = "fleet", value_parser = parse_parallel)]
     pub parallel: usize,
     /// Run the preflight and print the plan; change nothing
