@@ -6,6 +6,7 @@ mod backend;
 mod backfill;
 mod backup;
 mod corpus;
+mod fleet;
 mod lint;
 mod migrate;
 mod online;
@@ -80,6 +81,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             project_from,
             database_url,
         } => online::run(*rows, *clients, *project_from, database_url.as_deref()),
+        Bench::Fleet {
+            databases,
+            parallel,
+            database_url,
+        } => fleet::run(*databases, *parallel, database_url.as_deref()),
         Bench::Writer {
             seconds,
             max_operations,

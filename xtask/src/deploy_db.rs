@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -24,9 +25,10 @@ use crate::backup::{self, Verify};
 use crate::flags::{BackupFormat, DeployDbArgs};
 use crate::journal::{Entry, Journal, Reporter};
 use crate::lint::Risk;
+use crate::output::outln;
 use crate::pg_tools::{self, ServerVersion};
 use crate::verify::{self, Expectations};
-use crate::{database, health, lint, project, recovery};
+use crate::{database, fleet, health, lint, project, recovery};
 
 /// An error that ends the process with a given exit code (main.rs downcasts to it).
 #[derive(Debug)]
@@ -69,20 +71,49 @@ impl std::error::Error for ExitStatus {}
 
 /// The deploy report, written as JSON (this shape is documented in README) and as text.
 #[derive(Debug, Serialize)]
-struct Report {
+pub struct Report {
     database: String,
     started_at: String,
     finished_at: String,
-    /// `deployed`, `up_to_date`, `refused`, `rolled_back` or `not_rolled_back`.
-    outcome: &'static str,
-    exit_code: u8,
-    starting_version: Version,
-    final_version: Version,
+    pub outcome: Outcome,
+    pub exit_code: u8,
+    pub starting_version: Version,
+    pub final_version: Version,
     migrations: Vec<MigrationReport>,
-    backup: Option<BackupReport>,
+    pub backup: Option<BackupReport>,
     checks: Vec<CheckReport>,
     restore_command: Option<String>,
-    error: Option<String>,
+    pub error: Option<String>,
+}
+
+/// How a deploy ended, serialised as the strings README documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Deployed,
+    UpToDate,
+    DryRun,
+    Refused,
+    RolledBack,
+    NotRolledBack,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Deployed => "deployed",
+            Outcome::UpToDate => "up_to_date",
+            Outcome::DryRun => "dry_run",
+            Outcome::Refused => "refused",
+            Outcome::RolledBack => "rolled_back",
+            Outcome::NotRolledBack => "not_rolled_back",
+        }
+    }
+}
+
+impl Serialize for Outcome {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -99,8 +130,8 @@ struct MigrationReport {
 }
 
 #[derive(Debug, Serialize)]
-struct BackupReport {
-    path: String,
+pub struct BackupReport {
+    pub path: String,
     size_bytes: u64,
     duration_ms: u128,
 }
@@ -138,17 +169,72 @@ pub fn run(args: &DeployDbArgs) -> Result<()> {
         ));
     }
     let set = database::load(args.database.dir.as_deref())?;
+    if let Some(file) = &args.fleet.fleet {
+        return fleet::deploy::run(args, &set, file.as_deref());
+    }
     let url = database::resolve(&args.database)?;
-    let mut journal = Journal::open(args.change.log.as_deref(), "deploy-db", &url)?;
+    let report = deploy(&url, &set, args, &Verdicts::default())?.report;
+    match report.error {
+        None => Ok(()),
+        Some(message) => Err(ExitStatus::error(report.exit_code, message)),
+    }
+}
+
+/// A finished deploy of one database: its report, and where it was written (not for a dry run).
+pub struct Deployed {
+    pub report: Report,
+    pub written_to: Option<PathBuf>,
+}
+
+/// The linter's verdicts on pending migrations, made once per server, role and set of pending
+/// versions and shared by every database of a fleet deployed there: the trace runs on a scratch
+/// database of the server, so the target's own rows play no part in it (its table sizes are read
+/// apart).
+#[derive(Default)]
+pub struct Verdicts {
+    made: Mutex<HashMap<JudgedFor, Arc<OnceLock<Judged>>>>,
+}
+
+/// Server, role and pending versions.
+type JudgedFor = (String, String, Vec<Version>);
+type Judged = (Arc<BTreeMap<Version, lint::PendingVerdict>>, Option<String>);
+
+impl Verdicts {
+    fn judge(&self, dir: &Path, pending: &[Version], url: &DatabaseUrl) -> Judged {
+        let cell = Arc::clone(
+            self.made
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .entry((url.server(), url.user().to_owned(), pending.to_vec()))
+                .or_default(),
+        );
+        // The other databases of the same server wait here for the one trace being made.
+        cell.get_or_init(|| {
+            let (verdicts, unavailable) = lint::judge_pending(dir, pending, url);
+            (Arc::new(verdicts), unavailable)
+        })
+        .clone()
+    }
+}
+
+/// Everything `deploy-db` does to one database, however it ends (the report says how); `Err`
+/// only when the migration log or the report cannot be written.
+pub fn deploy(
+    url: &DatabaseUrl,
+    set: &MigrationSet,
+    args: &DeployDbArgs,
+    shared: &Verdicts,
+) -> Result<Deployed> {
+    let mut journal = Journal::open(args.change.log.as_deref(), "deploy-db", url)?;
     let mut deploy = Deploy {
         args,
-        url: &url,
-        set: &set,
+        url,
+        set,
         report: Report {
             database: url.redacted(),
             started_at: now_rfc3339(),
             finished_at: String::new(),
-            outcome: "refused",
+            outcome: Outcome::Refused,
             exit_code: ExitStatus::REFUSED,
             starting_version: 0,
             final_version: 0,
@@ -159,25 +245,26 @@ pub fn run(args: &DeployDbArgs) -> Result<()> {
             error: None,
         },
         journal: &mut journal,
-        verdicts: BTreeMap::new(),
+        shared,
+        verdicts: Arc::default(),
     };
     let result = deploy.execute();
     let dry_run = matches!(result, Ok(Done::DryRun));
     let (outcome, code, error) = match result {
-        Ok(Done::Deployed) => ("deployed", ExitStatus::DEPLOYED, None),
-        Ok(Done::UpToDate) => ("up_to_date", ExitStatus::DEPLOYED, None),
-        Ok(Done::DryRun) => ("dry_run", ExitStatus::DEPLOYED, None),
+        Ok(Done::Deployed) => (Outcome::Deployed, ExitStatus::DEPLOYED, None),
+        Ok(Done::UpToDate) => (Outcome::UpToDate, ExitStatus::DEPLOYED, None),
+        Ok(Done::DryRun) => (Outcome::DryRun, ExitStatus::DEPLOYED, None),
         Err(stop) => (
             match stop.code {
-                ExitStatus::ROLLED_BACK => "rolled_back",
-                ExitStatus::NOT_ROLLED_BACK => "not_rolled_back",
-                _ => "refused",
+                ExitStatus::ROLLED_BACK => Outcome::RolledBack,
+                ExitStatus::NOT_ROLLED_BACK => Outcome::NotRolledBack,
+                _ => Outcome::Refused,
             },
             stop.code,
             Some(stop.message),
         ),
     };
-    let report = &mut deploy.report;
+    let mut report = deploy.report;
     report.outcome = outcome;
     report.exit_code = code;
     report.error = error.clone();
@@ -185,18 +272,18 @@ pub fn run(args: &DeployDbArgs) -> Result<()> {
     journal.record(&Entry {
         version: Some(report.final_version),
         name: Some("deploy-db"),
-        outcome,
-        error: error.clone(),
+        outcome: outcome.as_str(),
+        error,
         ..Entry::default()
     })?;
-    if !dry_run {
-        let (json, text) = write_report(args.report.as_deref(), &url, report)?;
-        println!("report: {} and {}", json.display(), text.display());
-    }
-    match error {
-        None => Ok(()),
-        Some(message) => Err(ExitStatus::error(code, message)),
-    }
+    let written_to = if dry_run {
+        None
+    } else {
+        let (json, text) = write_report(args.report.as_deref(), url, &report)?;
+        outln!("report: {} and {}", json.display(), text.display());
+        Some(json)
+    };
+    Ok(Deployed { report, written_to })
 }
 
 enum Done {
@@ -211,8 +298,9 @@ struct Deploy<'a> {
     set: &'a MigrationSet,
     report: Report,
     journal: &'a mut Journal,
+    shared: &'a Verdicts,
     /// The linter's verdict on each pending migration, traced when the server allowed it.
-    verdicts: BTreeMap<Version, lint::PendingVerdict>,
+    verdicts: Arc<BTreeMap<Version, lint::PendingVerdict>>,
 }
 
 impl<'a> Deploy<'a> {
@@ -264,7 +352,7 @@ impl<'a> Deploy<'a> {
             return Ok(Done::DryRun);
         }
         if pending.is_empty() {
-            println!("{url} is up to date at version {starting}");
+            outln!("{url} is up to date at version {starting}");
             self.after_checks(&mut client)
                 .map_err(|message| refused(format!("nothing was pending, but {message}")))?;
             return Ok(Done::UpToDate);
@@ -293,7 +381,7 @@ impl<'a> Deploy<'a> {
             refused(message)
         })?;
         let backup_path = std::path::absolute(&backup.path).unwrap_or(backup.path.clone());
-        println!(
+        outln!(
             "{} ({}) in {}",
             backup_path.display(),
             pg_tools::human_size(backup.size_bytes),
@@ -371,7 +459,7 @@ impl<'a> Deploy<'a> {
             }
         };
         let Some(failure) = failure else {
-            println!(
+            outln!(
                 "deployed {url}: version {starting} -> {}",
                 self.report.final_version
             );
@@ -396,8 +484,8 @@ impl<'a> Deploy<'a> {
         let why_not = self.why_no_rollback(&applied, failed);
         if let Some(why) = why_not {
             self.report.restore_command = Some(restore_command.clone());
-            println!("not rolling back: {why}");
-            println!("to restore the backup taken before this deploy:\n  {restore_command}");
+            outln!("not rolling back: {why}");
+            outln!("to restore the backup taken before this deploy:\n  {restore_command}");
             return Err(not_rolled_back(why, self.report.final_version));
         }
 
@@ -406,7 +494,7 @@ impl<'a> Deploy<'a> {
         self.report.final_version = current_version(&mut client)?;
         if let Err(error) = rolled_back {
             self.report.restore_command = Some(restore_command.clone());
-            println!("to restore the backup taken before this deploy:\n  {restore_command}");
+            outln!("to restore the backup taken before this deploy:\n  {restore_command}");
             return Err(not_rolled_back(
                 format!("the rollback failed: {error:#}"),
                 self.report.final_version,
@@ -437,7 +525,7 @@ impl<'a> Deploy<'a> {
         );
         if !intact {
             self.report.restore_command = Some(restore_command.clone());
-            println!("to restore the backup taken before this deploy:\n  {restore_command}");
+            outln!("to restore the backup taken before this deploy:\n  {restore_command}");
             return Err(not_rolled_back(format!(
                 "rolled back to version {}, but the data differs from before the deploy ({}): the application's own writes, or data the migrations changed that their rollbacks do not bring back",
                 self.report.final_version,
@@ -511,7 +599,7 @@ impl<'a> Deploy<'a> {
         if !pending.is_empty() {
             let versions: Vec<Version> =
                 pending.iter().map(|migration| migration.version).collect();
-            let (verdicts, unavailable) = lint::judge_pending(&set.dir, &versions, self.url);
+            let (verdicts, unavailable) = self.shared.judge(&set.dir, &versions, self.url);
             let mut details = Vec::new();
             if let Some(reason) = unavailable {
                 details.push(format!("trace unavailable, static verdict only: {reason}"));
@@ -610,9 +698,9 @@ impl<'a> Deploy<'a> {
         starting: Version,
     ) -> Result<(), Stop> {
         step("plan (dry run: nothing is changed)");
-        println!("{} at version {starting}", self.url);
+        outln!("{} at version {starting}", self.url);
         if pending.is_empty() {
-            println!("nothing pending: no backup, no migration");
+            outln!("nothing pending: no backup, no migration");
             return Ok(());
         }
         for migration in pending {
@@ -621,13 +709,13 @@ impl<'a> Deploy<'a> {
             } else {
                 "in a transaction"
             };
-            println!(
+            outln!(
                 "\n{}  [{}, {transaction}]",
                 migration.label(),
                 self.risk_of(migration.version)
             );
             for line in migration.up.sql.lines() {
-                println!("    | {line}");
+                outln!("    | {line}");
             }
             if let Some(trace) = self
                 .verdicts
@@ -635,7 +723,7 @@ impl<'a> Deploy<'a> {
                 .and_then(|verdict| verdict.trace.as_ref())
             {
                 for line in lock_lines(client, trace, false).context("reading table sizes")? {
-                    println!("  {line}");
+                    outln!("  {line}");
                 }
             }
         }
@@ -654,14 +742,14 @@ impl<'a> Deploy<'a> {
             .backup_dir
             .clone()
             .unwrap_or_else(backup::default_dir);
-        println!(
+        outln!(
             "\nbackup first: {} ({tables} tables, {} on the server) with pg_dump --format=custom into {}/{}-<UTC time>-v{starting}.dump, read back with pg_restore --list",
             self.url,
             pg_tools::human_size(u64::try_from(size).unwrap_or_default()),
             dir.display(),
             self.url.database()
         );
-        println!(
+        outln!(
             "then apply {} migration{}, verify{}",
             pending.len(),
             if pending.len() == 1 { "" } else { "s" },
@@ -788,10 +876,10 @@ impl<'a> Deploy<'a> {
 
     /// Records a check in the report and the migration log, and prints it.
     fn check(&mut self, name: &str, passed: bool, details: Vec<String>) {
-        println!("{:<4}  {name}", if passed { "ok" } else { "FAIL" });
+        outln!("{:<4}  {name}", if passed { "ok" } else { "FAIL" });
         for detail in &details {
             for line in detail.lines() {
-                println!("      {line}");
+                outln!("      {line}");
             }
         }
         let _ = self.journal.record(&Entry {
@@ -950,7 +1038,7 @@ fn current_version(client: &mut Client) -> Result<Version> {
 }
 
 fn step(name: &str) {
-    println!("==> {name}");
+    outln!("==> {name}");
 }
 
 fn now_rfc3339() -> String {
@@ -994,7 +1082,8 @@ fn text_report(report: &Report) -> String {
     line(format!("finished  {}", report.finished_at));
     line(format!(
         "outcome   {} (exit {})",
-        report.outcome, report.exit_code
+        report.outcome.as_str(),
+        report.exit_code
     ));
     line(format!(
         "version   {} -> {}",

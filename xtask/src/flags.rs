@@ -56,7 +56,7 @@ pub enum Command {
 }
 
 /// Which database and which migrations.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
     /// PostgreSQL URL or key/value string [default: $DATABASE_URL, else DATABASE_URL in .env,
     /// else libpq's PGHOST/PGPORT/PGDATABASE... variables, else
@@ -73,7 +73,7 @@ pub struct DatabaseArgs {
 }
 
 /// For commands that change a database.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ChangeArgs {
     /// Append one JSON line per step here [default: target/xtask/migrations.log]
     #[arg(long, value_name = "FILE")]
@@ -145,6 +145,8 @@ pub enum Format {
 pub struct StatusArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub fleet: FleetArgs,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// Exit non-zero when anything is pending, modified, missing or failed
@@ -202,6 +204,8 @@ pub struct RoundtripArgs {
 pub struct VerifyArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub fleet: FleetArgs,
     /// Snapshot file [default: schema.snapshot beside the migrations folder]
     #[arg(long, value_name = "FILE")]
     pub snapshot: Option<PathBuf>,
@@ -458,6 +462,19 @@ pub enum Bench {
         #[arg(long, value_name = "URL")]
         database_url: Option<String>,
     },
+    /// `deploy-db --fleet` of the project's migrations over fresh scratch databases with
+    /// `--parallel`, against one after another, in the same run; the end states compared.
+    Fleet {
+        /// Databases in each of the two fleets
+        #[arg(long, default_value_t = 50)]
+        databases: usize,
+        /// Databases deployed at once in the parallel run
+        #[arg(long, value_name = "N", default_value_t = 4, value_parser = parse_parallel)]
+        parallel: usize,
+        /// Server to create the scratch databases on [default: as for migrate, database postgres]
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
+    },
     /// The concurrent writer of `bench backfill` (a second process, on DATABASE_URL).
     #[command(hide = true)]
     Writer {
@@ -543,12 +560,17 @@ pub struct RestoreArgs {
     pub log: Option<PathBuf>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct DeployDbArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
     #[command(flatten)]
     pub change: ChangeArgs,
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+    /// With --fleet: how many databases deploy at once after the canaries
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "fleet", value_parser = parse_parallel)]
+    pub parallel: usize,
     /// Run the preflight and print the plan; change nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -562,7 +584,7 @@ pub struct DeployDbArgs {
     #[arg(long, value_name = "DIR")]
     pub backup_dir: Option<PathBuf>,
     /// The backend's URL; its /health/ready must answer 2xx after the migrations
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", conflicts_with = "fleet")]
     pub health_url: Option<String>,
     /// How long the health check may take to answer 2xx
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
@@ -607,6 +629,22 @@ pub struct RepairArgs {
     pub lock_wait: Duration,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+}
+
+/// Every database of a fleet file instead of one database.
+#[derive(Debug, Clone, Args)]
+pub struct FleetArgs {
+    /// Every database of this fleet file, each URL from the environment variable it names
+    /// [default FILE: fleet.toml beside the migrations folder]
+    #[arg(long, value_name = "FILE", num_args = 0..=1, conflicts_with = "database_url")]
+    pub fleet: Option<Option<PathBuf>>,
+}
+
+fn parse_parallel(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err("write a whole number of databases, 1 or more".to_owned()),
+    }
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {

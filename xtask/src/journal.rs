@@ -2,7 +2,7 @@
 //! observer that prints the same steps for people.
 
 use std::fs::{File, OpenOptions};
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -14,6 +14,7 @@ use migrations::runner::{Event, Observer, RunError};
 use migrations::{DatabaseUrl, Direction, Migration};
 use serde::Serialize;
 
+use crate::output::{self, out, outln};
 use crate::project;
 
 /// An append-only JSON-lines file. Each line is written with one `write` on an `O_APPEND` file,
@@ -148,8 +149,8 @@ impl<'j> Reporter<'j> {
             progress.rows, progress.batches, progress.rows_per_second
         );
         if matches!(self.batches, BatchDisplay::Idle) {
-            println!();
-            self.batches = if std::io::stdout().is_terminal() {
+            outln!();
+            self.batches = if output::is_terminal() {
                 let bar = ProgressBar::new(1000);
                 if let Ok(style) =
                     ProgressStyle::with_template("     [{bar:30}] {percent:>3}% {msg} (eta {eta})")
@@ -171,7 +172,7 @@ impl<'j> Reporter<'j> {
                 bar.set_message(summary);
             }
             BatchDisplay::Lines { last } if last.elapsed() >= PROGRESS_LINE_EVERY => {
-                println!("     {:>3.0}% {summary}", progress.fraction * 100.0);
+                outln!("     {:>3.0}% {summary}", progress.fraction * 100.0);
                 *last = Instant::now();
             }
             _ => {}
@@ -192,7 +193,7 @@ impl<'j> Reporter<'j> {
             bar.finish_and_clear();
         }
         if !matches!(self.batches, BatchDisplay::Idle) {
-            print!("     done: ");
+            out!("     done: ");
         }
         self.batches = BatchDisplay::Idle;
     }
@@ -232,11 +233,10 @@ impl Observer for Reporter<'_> {
                 migration,
                 direction,
             } => {
-                print!("{:>4} {} ... ", direction.as_str(), migration.label());
-                let _ = std::io::stdout().flush();
+                out!("{:>4} {} ... ", direction.as_str(), migration.label());
             }
             Event::CleanedUp { migration, dropped } => {
-                println!(
+                outln!(
                     "\n     dropped INVALID index {} left by the failed run of {}",
                     dropped.join(", "),
                     migration.label()
@@ -250,9 +250,8 @@ impl Observer for Reporter<'_> {
                 wait,
                 error,
             } => {
-                println!("lock timeout (attempt {attempt}), retrying in {wait:?}");
-                print!("{:>4} {} ... ", direction.as_str(), migration.label());
-                let _ = std::io::stdout().flush();
+                outln!("lock timeout (attempt {attempt}), retrying in {wait:?}");
+                out!("{:>4} {} ... ", direction.as_str(), migration.label());
                 self.log(migration, direction, "retrying", None, Some(error));
             }
             Event::Batch { progress, .. } => self.show_batch(&progress),
@@ -303,7 +302,7 @@ impl Observer for Reporter<'_> {
                 duration,
             } => {
                 self.end_batches();
-                println!("{} ms", duration.as_millis());
+                outln!("{} ms", duration.as_millis());
                 let outcome = match direction {
                     Direction::Up => "applied",
                     Direction::Down => "rolled_back",
@@ -317,7 +316,7 @@ impl Observer for Reporter<'_> {
                 error,
             } => {
                 self.end_batches();
-                println!("FAILED after {} ms", duration.as_millis());
+                outln!("FAILED after {} ms", duration.as_millis());
                 self.log(migration, direction, "failed", Some(duration), Some(error));
             }
         }

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -94,6 +95,27 @@ pub struct Tool {
 /// PostgreSQL bin folders, newest first. pg_dump refuses a newer server's database, so an older
 /// one is refused here, naming both versions, before anything runs.
 pub fn find(sh: &Shell, name: &'static str, server: &ServerVersion) -> Result<Tool> {
+    // Asking each candidate its version starts a process (through Debian's Perl wrapper): once
+    // per program and server release is enough, even for a fleet of databases.
+    static FOUND: Mutex<BTreeMap<(&str, u32), Tool>> = Mutex::new(BTreeMap::new());
+    let key = (name, server.major_key());
+    let cached = FOUND
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .get(&key)
+        .cloned();
+    if let Some(tool) = cached {
+        return Ok(tool);
+    }
+    let tool = search(sh, name, server)?;
+    FOUND
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .insert(key, tool.clone());
+    Ok(tool)
+}
+
+fn search(sh: &Shell, name: &'static str, server: &ServerVersion) -> Result<Tool> {
     let (candidates, searched) = candidates(name);
     let mut too_old: Option<Tool> = None;
     for path in candidates {

@@ -18,6 +18,7 @@ use postgres::Client;
 use crate::flags::ChangeArgs;
 use crate::journal::{Entry, Journal};
 use crate::lint::sql;
+use crate::output::outln;
 
 /// After a cancel, how long a dead runner's statement gets to end before it is terminated.
 const CANCEL_GRACE: Duration = Duration::from_secs(5);
@@ -219,7 +220,7 @@ pub fn recover(
             } => "dropped it, it runs again",
             _ => "it runs again",
         };
-        println!(
+        outln!(
             "{file}: its runner stopped before recording how it ended; {}: {consequence}",
             evidence.describe()
         );
@@ -235,9 +236,7 @@ fn settle_orphan(client: &mut Client, row: &StateRow, policy: &OrphanPolicy) -> 
     };
     let label = label(row.version, &row.name);
     if policy.stop {
-        println!(
-            "stopping {label}, still running on the server after its runner stopped: {orphan}"
-        );
+        outln!("stopping {label}, still running on the server after its runner stopped: {orphan}");
         if !recovery::stop_orphan(client, row.version, CANCEL_GRACE).context(context)? {
             bail!(
                 "{label} still runs on the server in pid {} after a cancel and a terminate",

@@ -4,8 +4,8 @@ use anyhow::{Context, Result};
 use migrations::{history, statuses, MigrationStatus, State};
 use serde::Serialize;
 
-use crate::database;
 use crate::flags::{Format, StatusArgs};
+use crate::{database, fleet};
 
 #[derive(Serialize)]
 struct Report<'a> {
@@ -24,6 +24,9 @@ struct Row<'a> {
 }
 
 pub fn run(args: &StatusArgs) -> Result<()> {
+    if let Some(file) = &args.fleet.fleet {
+        return fleet::status(args, file.as_deref());
+    }
     let set = database::load(args.database.dir.as_deref())?;
     let url = database::resolve(&args.database)?;
     let mut client = url.connect(&format!("{} status", database::APPLICATION))?;

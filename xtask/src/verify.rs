@@ -9,7 +9,7 @@ use postgres::Client;
 use serde::Serialize;
 
 use crate::flags::{Format, VerifyArgs};
-use crate::{database, project};
+use crate::{database, fleet, project};
 
 #[derive(Debug, Serialize)]
 pub struct Check {
@@ -31,6 +31,9 @@ pub struct Expectations<'a> {
 }
 
 pub fn run(args: &VerifyArgs) -> Result<()> {
+    if let Some(file) = &args.fleet.fleet {
+        return fleet::verify(args, file.as_deref());
+    }
     let set = database::load(args.database.dir.as_deref())?;
     let url = database::resolve(&args.database)?;
     let mut client = url.connect(&format!("{} verify", database::APPLICATION))?;
