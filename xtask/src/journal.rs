@@ -183,7 +183,7 @@ impl<'j> Reporter<'j> {
     fn show_line(&mut self, line: &str) {
         match &self.batches {
             BatchDisplay::Bar(bar) => bar.println(format!("     {line}")),
-            _ => println!("     {line}"),
+            _ => outln!("     {line}"),
         }
     }
 
