@@ -521,7 +521,7 @@ fn classify(
                 } else {
                     presented
                         .iter()
-                        .map(|name| format!("\"{name}\""))
+                        .map(|name| format!("\"{}\"", presented_name(name)))
                         .collect::<Vec<_>>()
                         .join(", ")
                 },
@@ -569,6 +569,17 @@ fn classify(
         });
     }
     Failure::Postgres(error)
+}
+
+/// `localhost` out of webpki's `DnsName("localhost")`, `127.0.0.1` out of `IpAddress(127.0.0.1)`.
+fn presented_name(name: &str) -> &str {
+    name.strip_prefix("DnsName(\"")
+        .and_then(|rest| rest.strip_suffix("\")"))
+        .or_else(|| {
+            name.strip_prefix("IpAddress(")
+                .and_then(|rest| rest.strip_suffix(')'))
+        })
+        .unwrap_or(name)
 }
 
 fn client_cert_refused(settings: &TlsSettings, user: &str, reason: String) -> TlsError {

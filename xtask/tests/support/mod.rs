@@ -80,8 +80,12 @@ impl std::fmt::Display for Run {
 impl Fixture {
     /// An empty database and an empty migrations folder.
     pub fn new() -> Fixture {
-        let db =
-            ScratchDatabase::create(&server(), "bomizzel_test").expect("create scratch database");
+        Fixture::on(&server())
+    }
+
+    /// The same on another server (its URL's database aside).
+    pub fn on(server: &DatabaseUrl) -> Fixture {
+        let db = ScratchDatabase::create(server, "bomizzel_test").expect("create scratch database");
         let work = tempfile::tempdir().expect("temp dir");
         std::fs::create_dir(work.path().join("sql")).unwrap();
         Fixture { db, work }
@@ -89,7 +93,11 @@ impl Fixture {
 
     /// An empty database and a copy of the project's real migrations.
     pub fn with_project_migrations() -> Fixture {
-        let fixture = Fixture::new();
+        Fixture::with_project_migrations_on(&server())
+    }
+
+    pub fn with_project_migrations_on(server: &DatabaseUrl) -> Fixture {
+        let fixture = Fixture::on(server);
         for entry in std::fs::read_dir(workspace_root().join("migrations/sql")).unwrap() {
             let path = entry.unwrap().path();
             std::fs::copy(&path, fixture.dir().join(path.file_name().unwrap())).unwrap();
