@@ -186,10 +186,6 @@ impl TlsSettings {
         self.key.as_deref()
     }
 
-    pub fn direct(&self) -> bool {
-        self.direct
-    }
-
     /// The parameters as given, as key/value pairs for a libpq conninfo string.
     pub fn conninfo_parameters(&self) -> Vec<(&'static str, String)> {
         let path = |path: &Path| path.display().to_string();

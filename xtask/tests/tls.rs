@@ -353,6 +353,11 @@ fn each_refusal_says_why(cluster: &TlsCluster) {
     let (ca, other_ca) = (cluster.file("ca.crt"), cluster.file("other-ca.crt"));
     let (ca, other_ca) = (ca.display(), other_ca.display());
 
+    // The modes that take TLS when the server insists: `allow` after the refusal, `prefer` first.
+    for mode in ["", "sslmode=allow", "sslmode=prefer"] {
+        status(&fixture, &format!("host=127.0.0.1 {base} {mode}")).assert_ok();
+    }
+
     refused(
         &fixture,
         &format!("host=localhost {base} sslmode=verify-full sslrootcert={other_ca}"),
@@ -429,6 +434,31 @@ fn each_refusal_says_why(cluster: &TlsCluster) {
         .unwrap();
 }
 
+/// Once the server stops offering TLS, `require` says so.
+fn a_server_without_tls_is_named(cluster: &TlsCluster) {
+    let fixture = Fixture::on(&cluster.verified());
+    let mut client = fixture.client();
+    client.batch_execute("ALTER SYSTEM SET ssl = off").unwrap();
+    client.batch_execute("SELECT pg_reload_conf()").unwrap();
+    let url = format!(
+        "host=127.0.0.1 port={} user=postgres dbname=postgres sslmode=require",
+        cluster.port
+    );
+    // The reload is asynchronous: wait for it, bounded only against a hang.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let run = loop {
+        let run = status(&fixture, &url);
+        if (run.code != 0 && !run.stderr.contains("cannot reach")) || Instant::now() > deadline {
+            break run;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    run.assert_user_error(&[&format!(
+        "PostgreSQL at 127.0.0.1:{} does not offer TLS, which sslmode=require requires",
+        cluster.port
+    )]);
+}
+
 #[test]
 fn a_tls_only_server_works_with_require_and_verify_full_and_refusals_say_why() {
     let cluster = TlsCluster::start();
@@ -436,4 +466,5 @@ fn a_tls_only_server_works_with_require_and_verify_full_and_refusals_say_why() {
     each_refusal_says_why(&cluster);
     every_command_works_over(&cluster.verified(), &backend);
     every_command_works_over(&cluster.url("127.0.0.1", "sslmode=require"), &backend);
+    a_server_without_tls_is_named(&cluster);
 }
