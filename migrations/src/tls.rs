@@ -400,7 +400,7 @@ fn take_from_key_values(text: &str) -> (String, Vec<(String, String)>) {
 }
 
 /// Why a connection failed: TLS's own reasons, or the server's answer for the caller to word.
-pub enum Failure {
+pub(crate) enum Failure {
     Tls(TlsError),
     Postgres(postgres::Error),
 }
@@ -433,7 +433,7 @@ pub enum TlsError {
 }
 
 /// Opens a connection with `settings`' TLS, `config` holding everything else.
-pub fn connect(config: &Config, settings: &TlsSettings) -> Result<Client, Failure> {
+pub(crate) fn connect(config: &Config, settings: &TlsSettings) -> Result<Client, Failure> {
     let user = config.get_user().unwrap_or_default().to_owned();
     let unix_only = !config.get_hosts().is_empty()
         && config
