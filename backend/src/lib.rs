@@ -32,9 +32,38 @@ pub fn lazy_pool(url: &migrations::DatabaseUrl, max_connections: u32) -> PgPool 
     if let Some(password) = url.password() {
         options = options.password(&password);
     }
+    options = with_tls(options, url.tls());
     sqlx::postgres::PgPoolOptions::new()
         .max_connections(max_connections)
         .connect_lazy_with(options)
+}
+
+/// The URL's TLS settings in sqlx's terms. sqlx takes the platform's roots when no CA file is
+/// given, which is what `sslrootcert=system` asks for; it has no direct negotiation.
+fn with_tls(
+    options: sqlx::postgres::PgConnectOptions,
+    tls: &migrations::tls::TlsSettings,
+) -> sqlx::postgres::PgConnectOptions {
+    use migrations::tls::{RootCert, SslMode};
+    use sqlx::postgres::PgSslMode;
+    let mut options = options.ssl_mode(match tls.mode() {
+        SslMode::Disable => PgSslMode::Disable,
+        SslMode::Allow => PgSslMode::Allow,
+        SslMode::Prefer => PgSslMode::Prefer,
+        SslMode::Require => PgSslMode::Require,
+        SslMode::VerifyCa => PgSslMode::VerifyCa,
+        SslMode::VerifyFull => PgSslMode::VerifyFull,
+    });
+    if let Some(RootCert::File(path)) = tls.root_cert() {
+        options = options.ssl_root_cert(path);
+    }
+    if let Some(cert) = tls.cert() {
+        options = options.ssl_client_cert(cert);
+    }
+    if let Some(key) = tls.key() {
+        options = options.ssl_client_key(key);
+    }
+    options
 }
 
 /// What every handler shares.

@@ -7,7 +7,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use postgres::config::{Host, TargetSessionAttrs};
 use postgres::error::SqlState;
-use postgres::{Client, Config, NoTls};
+use postgres::{Client, Config};
+
+use crate::tls::{self, TlsSettings};
 
 /// How long a connection attempt may take when the URL does not say (`connect_timeout`).
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -17,6 +19,8 @@ const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Clone)]
 pub struct DatabaseUrl {
     config: Config,
+    /// The `ssl*` parameters, which `Config` cannot hold (see [`tls`]).
+    tls: TlsSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -25,14 +29,17 @@ pub enum UrlError {
     Invalid(String),
     #[error("names no database; expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE")]
     NoDatabase,
+    #[error(transparent)]
+    Tls(#[from] tls::SettingError),
 }
 
 impl FromStr for DatabaseUrl {
     type Err = UrlError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (text, tls) = TlsSettings::take_from(text)?;
         // The parser's own message may quote the input, password included: keep only its kind.
-        let mut config = Config::from_str(text).map_err(|error| {
+        let mut config = Config::from_str(&text).map_err(|error| {
             UrlError::Invalid(
                 error
                     .to_string()
@@ -55,7 +62,7 @@ impl FromStr for DatabaseUrl {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
         }
-        Ok(DatabaseUrl { config })
+        Ok(DatabaseUrl { config, tls })
     }
 }
 
@@ -163,7 +170,10 @@ impl DatabaseUrl {
     pub fn with_password(&self, password: &str) -> DatabaseUrl {
         let mut config = self.config.clone();
         config.password(password);
-        DatabaseUrl { config }
+        DatabaseUrl {
+            config,
+            tls: self.tls.clone(),
+        }
     }
 
     /// A libpq key/value string with the password, for a child process's environment only
@@ -185,6 +195,9 @@ impl DatabaseUrl {
         if let Some(password) = self.password() {
             conninfo.push_str(&format!(" password={}", quote(&password)));
         }
+        for (key, value) in self.tls.conninfo_parameters() {
+            conninfo.push_str(&format!(" {key}={}", quote(&value)));
+        }
         conninfo
     }
 
@@ -192,7 +205,10 @@ impl DatabaseUrl {
     pub fn with_database(&self, database: &str) -> DatabaseUrl {
         let mut config = self.config.clone();
         config.dbname(database);
-        DatabaseUrl { config }
+        DatabaseUrl {
+            config,
+            tls: self.tls.clone(),
+        }
     }
 
     /// `postgres://user@host:port/db`: safe to print, log and store.
@@ -224,9 +240,18 @@ impl DatabaseUrl {
     pub fn connect(&self, application: &str) -> Result<Client, ConnectError> {
         let mut config = self.config.clone();
         config.application_name(&self.application_name(application));
-        config
-            .connect(NoTls)
-            .map_err(|error| ConnectError::from_postgres(self, &error))
+        tls::connect(&config, &self.tls).map_err(|failure| match failure {
+            tls::Failure::Tls(error) => ConnectError::Tls {
+                server: self.server(),
+                error,
+            },
+            tls::Failure::Postgres(error) => ConnectError::from_postgres(self, &error),
+        })
+    }
+
+    /// The TLS settings, for a client other than ours (the backend's, a child's environment).
+    pub fn tls(&self) -> &TlsSettings {
+        &self.tls
     }
 }
 
@@ -271,6 +296,11 @@ pub enum ConnectError {
     NoWritableServer { server: String },
     #[error("database \"{database}\" does not exist on {server}")]
     NoSuchDatabase { server: String, database: String },
+    #[error("PostgreSQL at {server} {error}")]
+    Tls {
+        server: String,
+        error: tls::TlsError,
+    },
 }
 
 impl ConnectError {

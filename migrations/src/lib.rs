@@ -16,6 +16,7 @@ pub mod runner;
 pub mod schema;
 pub mod source;
 pub mod status;
+pub mod tls;
 pub mod trace;
 
 pub use database::{ConnectError, DatabaseUrl, ScratchDatabase};

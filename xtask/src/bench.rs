@@ -27,7 +27,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             count,
             rounds,
             database_url,
-        } => migrate::run(*count, *rounds, database_url.as_deref()),
+            tls,
+        } => migrate::run(*count, *rounds, database_url.as_deref(), *tls),
         Bench::Lint {
             rounds,
             trace: true,

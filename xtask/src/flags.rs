@@ -410,6 +410,10 @@ pub enum Bench {
         /// Server to create the two scratch databases on [default: as for migrate, database postgres]
         #[arg(long, value_name = "URL")]
         database_url: Option<String>,
+        /// Compare our engine over the URL's TLS (sslmode=require or stronger) with our engine
+        /// over the same server without TLS, instead of with psql
+        #[arg(long)]
+        tls: bool,
     },
     /// Lint generated migrations with `cargo xtask lint` and, when available, squawk; print
     /// statements per second and the ratio.

@@ -231,8 +231,17 @@ fn parse_tool_version(output: &str) -> Option<String> {
 }
 
 /// The connection for a child program, entirely in its environment: libpq reads `PGPASSWORD`
-/// from there, and `/proc/PID/cmdline` (readable by every user) never sees it.
+/// from there, and `/proc/PID/cmdline` (readable by every user) never sees it. The TLS settings
+/// go the same way, so the child is as strict as our own connection.
 pub fn connect_env<'a>(command: Cmd<'a>, url: &DatabaseUrl) -> Cmd<'a> {
+    let command = url
+        .tls()
+        .environment()
+        .into_iter()
+        .fold(command, |command, (name, value)| match value {
+            Some(value) => command.env(name, value),
+            None => command.env_remove(name),
+        });
     let (hosts, ports) = url.host_and_port_lists();
     let command = command
         .env("PGHOST", hosts)

@@ -93,7 +93,11 @@ impl Fixture {
 
     /// An empty database and a copy of the project's real migrations.
     pub fn with_project_migrations() -> Fixture {
-        let fixture = Fixture::new();
+        Fixture::with_project_migrations_on(&server())
+    }
+
+    pub fn with_project_migrations_on(server: &DatabaseUrl) -> Fixture {
+        let fixture = Fixture::on(server);
         for entry in std::fs::read_dir(workspace_root().join("migrations/sql")).unwrap() {
             let path = entry.unwrap().path();
             std::fs::copy(&path, fixture.dir().join(path.file_name().unwrap())).unwrap();
