@@ -5,13 +5,14 @@
 
 mod support;
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Mutex;
 
 use migrations::DatabaseUrl;
+use support::backend::Backend;
 use support::{run, server, workspace_root, Fixture, Run};
 use xshell::{cmd, Shell};
 
@@ -309,54 +310,17 @@ fn several_hosts_with_read_write_reach_the_one_that_is_up() {
     run(command).assert_user_error(&[&format!("no server of {shown} accepts writes")]);
 }
 
-/// A free TCP port on loopback for the backend.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The debug backend binary, built when missing (`cargo test --workspace` has built it).
-fn backend_binary() -> PathBuf {
-    let sh = Shell::new().unwrap();
-    sh.change_dir(workspace_root());
-    let cargo = env!("CARGO");
-    cmd!(sh, "{cargo} build --quiet --package backend")
-        .quiet()
-        .run()
-        .expect("build the backend");
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| workspace_root().join("target"), PathBuf::from);
-    target.join("debug/backend")
-}
-
-/// The backend serving `database_url`, its output going to `log`; killed with this value.
-struct Backend(Child);
-
-impl Backend {
-    fn start(database_url: &str, log: &Path) -> (Backend, String) {
-        let port = free_port();
-        let file = std::fs::File::create(log).unwrap();
-        let child = Command::new(backend_binary())
-            .env("DATABASE_URL", database_url)
-            .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+/// The backend serving `database_url`, everything it says going to `log`.
+fn logged_backend(database_url: &str, log: &Path) -> (Backend, String) {
+    let file = std::fs::File::create(log).unwrap();
+    let backend = Backend::start(database_url, |command| {
+        command
             .env("RUST_LOG", "debug")
             .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("start the backend");
-        (Backend(child), format!("http://127.0.0.1:{port}"))
-    }
-}
-
-impl Drop for Backend {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+            .stderr(file);
+    });
+    let base = backend.base.clone();
+    (backend, base)
 }
 
 /// Every file under `dir`, as text (lossy for binary archives).
@@ -470,7 +434,7 @@ fn no_password_reaches_any_output_log_report_or_file() {
     record("cargo xtask status --database-url", aliased, true);
 
     // The backend's log, ready and with a wrong password.
-    let (ready_backend, ready_url) = Backend::start(&url, &work.join("backend.log"));
+    let (ready_backend, ready_url) = logged_backend(&url, &work.join("backend.log"));
     record(
         "health-check with the backend",
         with_url(
@@ -479,7 +443,7 @@ fn no_password_reaches_any_output_log_report_or_file() {
         ),
         true,
     );
-    let (wrong_backend, wrong_url) = Backend::start(&wrong, &work.join("backend-wrong.log"));
+    let (wrong_backend, wrong_url) = logged_backend(&wrong, &work.join("backend-wrong.log"));
     let unready = with_url(&["health-check", "--url", &wrong_url, "--wait", "2s"], &url);
     assert_eq!(unready.code, 1, "{unready}");
     record("health-check with a refused backend", unready, false);

@@ -1,6 +1,8 @@
 //! PgBouncer (Debian's package) in front of the test server on port 6461, started and killed by
 //! each test: a transaction-mode pooler is refused by the commands that take the migration lock,
-//! with the way out; the direct URL then works; a session-mode pooler is not refused.
+//! with the way out; the direct URL then works; a session-mode pooler is not refused, and the
+//! backend serves through it. (The backend through transaction mode needs PgBouncer 1.21's
+//! `max_prepared_statements`; Debian 12 ships 1.18.)
 
 mod support;
 
@@ -9,6 +11,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use migrations::DatabaseUrl;
+use support::backend::Backend;
 use support::Fixture;
 use tempfile::TempDir;
 
@@ -144,4 +147,51 @@ fn a_session_mode_pooler_is_not_refused() {
     let pooled = bouncer.url(&fixture);
     fixture.xtask_with(&["migrate"], &pooled).assert_ok();
     fixture.xtask(&["status", "--check"]).assert_ok();
+
+    // The backend through the same pooler, with several clients at once.
+    let admin = Command::new(support::backend::binary())
+        .args(["create-admin", "admin@pooler.test"])
+        .env("DATABASE_URL", pooled.secret_conninfo())
+        .output()
+        .unwrap();
+    assert!(admin.status.success(), "create-admin: {admin:?}");
+    let token = String::from_utf8(admin.stdout).unwrap().trim().to_owned();
+    let backend = Backend::start(&pooled.secret_conninfo(), |_| {});
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(30))
+        .build();
+    let ready = agent.get(&format!("{}/health/ready", backend.base)).call();
+    assert!(ready.is_ok(), "readiness through the pooler: {ready:?}");
+    let failures: Vec<String> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..4)
+            .map(|client| {
+                let (agent, base, token) = (&agent, &backend.base, &token);
+                scope.spawn(move || {
+                    (0..10)
+                        .filter_map(|request| {
+                            agent
+                                .post(&format!("{base}/queues"))
+                                .set("Authorization", &format!("Bearer {token}"))
+                                .send_json(
+                                    serde_json::json!({"name": format!("q{client}-{request}")}),
+                                )
+                                .err()
+                                .map(|error| error.to_string())
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| worker.join().unwrap())
+            .collect()
+    });
+    assert!(failures.is_empty(), "requests failed: {failures:#?}");
+    let queues: i64 = fixture
+        .client()
+        .query_one("SELECT count(*) FROM queues", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(queues, 40);
 }

@@ -10,11 +10,11 @@ mod support;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use migrations::{DatabaseUrl, ScratchDatabase};
-use support::{workspace_root, Fixture, Run};
+use support::backend::Backend;
+use support::{Fixture, Run};
 use tempfile::TempDir;
 use xshell::{cmd, Shell};
 
@@ -195,61 +195,6 @@ fn encrypted(url: &DatabaseUrl) -> bool {
         .get(0)
 }
 
-/// The backend binary, built (a no-op when fresh) the way a user builds it.
-fn backend_binary() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--quiet", "--package", "backend"])
-        .current_dir(workspace_root())
-        .status()
-        .unwrap();
-    assert!(status.success(), "building the backend failed");
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| workspace_root().join("target"), PathBuf::from)
-        .join("debug/backend")
-}
-
-/// The backend serving `url`'s database on a free port, killed when dropped.
-struct Backend {
-    process: Child,
-    base: String,
-}
-
-impl Backend {
-    fn start(binary: &Path, url: &DatabaseUrl) -> Backend {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let process = Command::new(binary)
-            .env("DATABASE_URL", url.secret_conninfo())
-            .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let backend = Backend {
-            process,
-            base: format!("http://127.0.0.1:{port}"),
-        };
-        // Waiting for the socket, not timing anything: the bound is only against a hang.
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "the backend never listened");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        backend
-    }
-}
-
-impl Drop for Backend {
-    fn drop(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
-    }
-}
-
 /// The newest file under `dir`.
 fn newest_file(dir: &Path) -> PathBuf {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -262,7 +207,7 @@ fn newest_file(dir: &Path) -> PathBuf {
 
 /// Every command that talks to the database, the PostgreSQL tools they run and the backend,
 /// over `server`'s TLS settings.
-fn every_command_works_over(server: &DatabaseUrl, backend: &Path) {
+fn every_command_works_over(server: &DatabaseUrl) {
     assert!(encrypted(server), "{server} connects over TLS");
     let fixture = Fixture::with_project_migrations_on(server);
     let url = fixture.db.url();
@@ -296,7 +241,7 @@ fn every_command_works_over(server: &DatabaseUrl, backend: &Path) {
     ])
     .assert_ok();
 
-    let service = Backend::start(backend, url);
+    let service = Backend::start(&url.secret_conninfo(), |_| {});
     let mut deploy = fixture.command(&["deploy-db"]);
     deploy
         .args(["--dir", fixture.dir().to_str().unwrap(), "--log", log_arg])
@@ -462,9 +407,8 @@ fn a_server_without_tls_is_named(cluster: &TlsCluster) {
 #[test]
 fn a_tls_only_server_works_with_require_and_verify_full_and_refusals_say_why() {
     let cluster = TlsCluster::start();
-    let backend = backend_binary();
     each_refusal_says_why(&cluster);
-    every_command_works_over(&cluster.verified(), &backend);
-    every_command_works_over(&cluster.url("127.0.0.1", "sslmode=require"), &backend);
+    every_command_works_over(&cluster.verified());
+    every_command_works_over(&cluster.url("127.0.0.1", "sslmode=require"));
     a_server_without_tls_is_named(&cluster);
 }
