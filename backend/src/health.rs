@@ -27,6 +27,10 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
 }
 
 async fn readiness(state: &AppState, needed: i32) -> Result<i32, String> {
+    state
+        .statements_checked
+        .get_or_try_init(|| prepared_statements_stay_apart(&state.pool))
+        .await?;
     // The history tables may not exist yet, so these queries are built at run time.
     let (history, states): (bool, bool) = sqlx::query_as(
         "SELECT to_regclass('refinery_schema_history') IS NOT NULL,
@@ -64,6 +68,46 @@ async fn readiness(state: &AppState, needed: i32) -> Result<i32, String> {
         )),
         _ => Ok(version),
     }
+}
+
+/// Two fresh connections prepare the same statement, under the same name (sqlx numbers them per
+/// connection), the second while the first is still open. Each has a server connection of its
+/// own unless a pooler in transaction mode lends them one in turn; PgBouncer before 1.21 (or
+/// without `max_prepared_statements`) then hands the second the first one's statements, and every
+/// query this service makes would fail at random. Better not ready, saying why, than that.
+async fn prepared_statements_stay_apart(pool: &sqlx::PgPool) -> Result<(), String> {
+    use sqlx::Connection;
+    let options = pool.connect_options();
+    let mut first = sqlx::PgConnection::connect_with(&options)
+        .await
+        .map_err(|error| hidden(error, "database unreachable"))?;
+    let mut second = sqlx::PgConnection::connect_with(&options)
+        .await
+        .map_err(|error| hidden(error, "database unreachable"))?;
+    for connection in [&mut first, &mut second] {
+        if let Err(error) = sqlx::query_scalar::<_, i32>("SELECT 1")
+            .fetch_one(&mut *connection)
+            .await
+        {
+            let code = error
+                .as_database_error()
+                .and_then(|database| database.code())
+                .unwrap_or_default();
+            // 42P05: the statement's name is taken; 26000: the statement is missing.
+            return Err(if code == "42P05" || code == "26000" {
+                hidden(
+                    error,
+                    "the database is reached through a pooler in transaction mode that mixes \
+                     prepared statements up (PgBouncer before 1.21, or without \
+                     max_prepared_statements): use session mode, or PgBouncer 1.21+ with \
+                     max_prepared_statements",
+                )
+            } else {
+                hidden(error, "database unreachable")
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The reason anyone may read; the database's own words (hosts, users, SQL) go to the log only.

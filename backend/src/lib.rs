@@ -10,6 +10,8 @@ mod server;
 mod tickets;
 mod users;
 
+use std::sync::Arc;
+
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::routing::{get, post, put};
 use axum::Router;
@@ -70,6 +72,18 @@ fn with_tls(
 #[derive(Clone)]
 pub struct AppState {
     pub pool: PgPool,
+    /// Set once the statements this service prepares are known to stay apart on the server
+    /// connections behind the URL (see `health::prepared_statements_stay_apart`).
+    statements_checked: Arc<tokio::sync::OnceCell<()>>,
+}
+
+impl AppState {
+    pub fn new(pool: PgPool) -> AppState {
+        AppState {
+            pool,
+            statements_checked: Arc::default(),
+        }
+    }
 }
 
 pub fn router(state: AppState) -> Router {

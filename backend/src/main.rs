@@ -59,7 +59,7 @@ async fn serve() -> Result<(), String> {
     tracing::info!(%bind, database = %url, ?timeouts, "serving");
     backend::serve(
         listener,
-        router(AppState { pool }),
+        router(AppState::new(pool)),
         timeouts,
         shutdown_signal(),
     )

@@ -61,7 +61,7 @@ fn spawn_service(
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
     let address = listener.local_addr().unwrap();
-    let app = router(AppState { pool: pool.clone() });
+    let app = router(AppState::new(pool.clone()));
     runtime.spawn(serve(listener, app, timeouts, std::future::pending()));
     (runtime, address, pool)
 }

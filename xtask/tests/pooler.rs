@@ -1,8 +1,8 @@
 //! PgBouncer (Debian's package) in front of the test server on port 6461, started and killed by
 //! each test: a transaction-mode pooler is refused by the commands that take the migration lock,
 //! with the way out; the direct URL then works; a session-mode pooler is not refused, and the
-//! backend serves through it. (The backend through transaction mode needs PgBouncer 1.21's
-//! `max_prepared_statements`; Debian 12 ships 1.18.)
+//! backend serves through it. Through transaction mode the backend needs PgBouncer 1.21's
+//! `max_prepared_statements`; Debian 12 ships 1.18, and the backend says it is not ready, and why.
 
 mod support;
 
@@ -194,4 +194,44 @@ fn a_session_mode_pooler_is_not_refused() {
         .unwrap()
         .get(0);
     assert_eq!(queues, 40);
+}
+
+#[test]
+fn the_backend_is_not_ready_through_a_pooler_that_mixes_prepared_statements_up() {
+    let _port = PORT_LOCK
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let bouncer = PgBouncer::start("transaction");
+    let fixture = Fixture::with_project_migrations();
+    fixture.xtask(&["migrate"]).assert_ok();
+    let backend = Backend::start(&bouncer.url(&fixture).secret_conninfo(), |_| {});
+    let answer = ureq::get(&format!("{}/health/ready", backend.base)).call();
+    if keeps_prepared_statements_apart() {
+        assert!(answer.is_ok(), "{answer:?}");
+        return;
+    }
+    let Err(ureq::Error::Status(503, response)) = answer else {
+        panic!("expected 503 through PgBouncer 1.18 in transaction mode: {answer:?}");
+    };
+    let body: serde_json::Value = response.into_json().unwrap();
+    let reason = body["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("pooler in transaction mode") && reason.contains("max_prepared_statements"),
+        "{body}"
+    );
+}
+
+/// PgBouncer 1.22 and later keep protocol-level prepared statements apart by default
+/// (`max_prepared_statements = 200`); 1.21 has the setting off; earlier ones lack it.
+fn keeps_prepared_statements_apart() -> bool {
+    let output = Command::new("pgbouncer").arg("--version").output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    let version: Vec<u32> = text
+        .split_whitespace()
+        .find(|word| word.starts_with(|c: char| c.is_ascii_digit()))
+        .unwrap_or("0")
+        .split('.')
+        .filter_map(|part| part.parse().ok())
+        .collect();
+    version >= vec![1, 22]
 }
