@@ -4,6 +4,8 @@
 
 pub mod batched;
 pub mod database;
+#[cfg(test)]
+mod fixtures;
 pub mod history;
 pub mod libpq;
 pub mod lock;

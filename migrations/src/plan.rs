@@ -166,3 +166,189 @@ fn refuse_divergence(set: &MigrationSet, history: &History) -> Result<(), PlanEr
 fn display_dir(dir: &Path) -> String {
     dir.display().to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::{applied, edit_after_applying, files, record_run, APPLIED_ON, DIR};
+    use crate::history::RunState;
+
+    type Tweak = fn(&mut History);
+
+    fn no_tweak(_: &mut History) {}
+
+    fn versions(plan: Result<Vec<&Migration>, PlanError>) -> Result<Vec<Version>, PlanError> {
+        plan.map(|migrations| migrations.iter().map(|m| m.version).collect())
+    }
+
+    #[test]
+    fn migrate_plans() {
+        #[rustfmt::skip]
+        let cases: &[(&str, &[Version], &[Version], Tweak, Option<Version>, bool, Result<Vec<Version>, PlanError>)] = &[
+            ("empty database: everything", &[1, 2, 3], &[], no_tweak, None, false, Ok(vec![1, 2, 3])),
+            ("partly applied: the rest", &[1, 2, 3], &[1], no_tweak, None, false, Ok(vec![2, 3])),
+            ("up to date: nothing", &[1, 2], &[1, 2], no_tweak, None, false, Ok(vec![])),
+            ("target: up to it", &[1, 2, 3], &[], no_tweak, Some(2), false, Ok(vec![1, 2])),
+            ("target equal to current: nothing", &[1, 2, 3], &[1, 2], no_tweak, Some(2), false, Ok(vec![])),
+            (
+                "failed no-transaction up: run again",
+                &[1, 2], &[1], |h| record_run(h, 2, Direction::Up, RunState::Failed, Some("boom")),
+                None, false, Ok(vec![2]),
+            ),
+            (
+                "unfinished up: run again",
+                &[1, 2], &[1], |h| record_run(h, 2, Direction::Up, RunState::Running, None),
+                None, false, Ok(vec![2]),
+            ),
+            (
+                "earlier run applied: only a record",
+                &[1, 2], &[1], |h| record_run(h, 1, Direction::Up, RunState::Applied, None),
+                None, false, Ok(vec![2]),
+            ),
+            ("out of order, allowed", &[1, 2, 3], &[1, 3], no_tweak, None, true, Ok(vec![2])),
+            (
+                "out of order",
+                &[1, 2, 3], &[1, 3], no_tweak, None, false,
+                Err(PlanError::OutOfOrder {
+                    file: "V0002__step_2.sql".into(),
+                    newest: "V0003__step_3".into(),
+                    newest_version: 3,
+                }),
+            ),
+            (
+                "out of order below the target",
+                &[1, 2, 3, 4], &[1, 3], no_tweak, Some(4), false,
+                Err(PlanError::OutOfOrder {
+                    file: "V0002__step_2.sql".into(),
+                    newest: "V0003__step_3".into(),
+                    newest_version: 3,
+                }),
+            ),
+            (
+                "unknown target",
+                &[1, 2], &[], no_tweak, Some(9), false,
+                Err(PlanError::UnknownTarget { target: 9, dir: DIR.into() }),
+            ),
+            (
+                "target below current",
+                &[1, 2, 3], &[1, 2], no_tweak, Some(1), false,
+                Err(PlanError::TargetBelowCurrent { target: 1, current: 2 }),
+            ),
+            (
+                "applied file edited",
+                &[1, 2], &[1], |h| edit_after_applying(h, 1), None, false,
+                Err(PlanError::Modified { file: "V0001__step_1.sql".into(), applied_on: APPLIED_ON.into() }),
+            ),
+            (
+                "applied file renamed",
+                &[1, 2], &[1], |h| h.applied.get_mut(&1).unwrap().name = "old_name".into(), None, false,
+                Err(PlanError::Modified { file: "V0001__step_1.sql".into(), applied_on: APPLIED_ON.into() }),
+            ),
+            (
+                "applied file deleted",
+                &[1, 3], &[1, 2], no_tweak, None, false,
+                Err(PlanError::Missing { label: "V0002__step_2".into(), applied_on: APPLIED_ON.into(), dir: DIR.into() }),
+            ),
+            (
+                "divergence refused before the target is looked at",
+                &[1, 2], &[1], |h| edit_after_applying(h, 1), Some(9), false,
+                Err(PlanError::Modified { file: "V0001__step_1.sql".into(), applied_on: APPLIED_ON.into() }),
+            ),
+            (
+                "failed rollback",
+                &[1, 2], &[1, 2], |h| record_run(h, 2, Direction::Down, RunState::Failed, Some("boom")),
+                None, false,
+                Err(PlanError::FailedRollback { label: "V0002__step_2".into(), error: "boom".into() }),
+            ),
+            (
+                "unfinished rollback",
+                &[1, 2], &[1, 2], |h| record_run(h, 2, Direction::Down, RunState::Running, None),
+                Some(2), false,
+                Err(PlanError::FailedRollback { label: "V0002__step_2".into(), error: String::new() }),
+            ),
+        ];
+        for (case, on_disk, done, tweak, target, allow_out_of_order, expected) in cases {
+            let set = files(on_disk);
+            let mut history = applied(done);
+            tweak(&mut history);
+            let plan = plan_migrate(&set, &history, *target, *allow_out_of_order);
+            assert_eq!(versions(plan), *expected, "{case}");
+        }
+    }
+
+    #[test]
+    fn rollback_plans() {
+        use RollbackTarget::{Steps, To};
+        let edited = "V0003__step_3.sql was edited after it was applied, so its rollback may not match what ran; revert the edit first";
+        #[rustfmt::skip]
+        let cases: &[(&str, &[Version], &[Version], Tweak, RollbackTarget, Result<Vec<Version>, PlanError>)] = &[
+            ("nothing applied", &[1, 2], &[], no_tweak, Steps(1), Err(PlanError::NothingApplied)),
+            ("nothing applied, to 0", &[1, 2], &[], no_tweak, To(0), Err(PlanError::NothingApplied)),
+            ("one step: the newest", &[1, 2, 3], &[1, 2, 3], no_tweak, Steps(1), Ok(vec![3])),
+            ("two steps: newest first", &[1, 2, 3], &[1, 2, 3], no_tweak, Steps(2), Ok(vec![3, 2])),
+            ("more steps than applied: all", &[1, 2, 3], &[1, 2], no_tweak, Steps(9), Ok(vec![2, 1])),
+            ("zero steps: nothing", &[1, 2, 3], &[1, 2, 3], no_tweak, Steps(0), Ok(vec![])),
+            ("to V: everything above it", &[1, 2, 3], &[1, 2, 3], no_tweak, To(1), Ok(vec![3, 2])),
+            ("to 0: everything", &[1, 2, 3], &[1, 2, 3], no_tweak, To(0), Ok(vec![3, 2, 1])),
+            ("to the current version: nothing", &[1, 2, 3], &[1, 2, 3], no_tweak, To(3), Ok(vec![])),
+            ("to a pending version: what is applied above it", &[1, 2, 3], &[1, 3], no_tweak, To(2), Ok(vec![3])),
+            ("pending files are ignored", &[1, 2, 3], &[1], no_tweak, Steps(1), Ok(vec![1])),
+            (
+                "edited file below the range: ignored",
+                &[1, 2, 3], &[1, 2, 3], |h| edit_after_applying(h, 1), Steps(1), Ok(vec![3]),
+            ),
+            (
+                "files missing",
+                &[1, 2], &[1, 2, 3], no_tweak, Steps(1),
+                Err(PlanError::CannotRollBack {
+                    label: "V0003__step_3".into(),
+                    reason: format!("its files are missing from {DIR}"),
+                }),
+            ),
+            (
+                "files missing below the range: ignored",
+                &[2, 3], &[1, 2, 3], no_tweak, To(1), Ok(vec![3, 2]),
+            ),
+            (
+                "edited file",
+                &[1, 2, 3], &[1, 2, 3], |h| edit_after_applying(h, 3), To(0),
+                Err(PlanError::CannotRollBack { label: "V0003__step_3".into(), reason: edited.into() }),
+            ),
+        ];
+        for (case, on_disk, done, tweak, target, expected) in cases {
+            let set = files(on_disk);
+            let mut history = applied(done);
+            tweak(&mut history);
+            assert_eq!(
+                versions(plan_rollback(&set, &history, *target)),
+                *expected,
+                "{case}"
+            );
+        }
+    }
+
+    #[test]
+    fn refusals_name_the_file_and_the_way_out() {
+        #[rustfmt::skip]
+        let cases = [
+            (
+                "modified",
+                PlanError::Modified { file: "V0001__a.sql".into(), applied_on: APPLIED_ON.into() },
+                "V0001__a.sql was edited after it was applied on 2026-01-02T03:04:05Z; revert the edit, or add a new migration",
+            ),
+            (
+                "out of order",
+                PlanError::OutOfOrder { file: "V0002__b.sql".into(), newest: "V0003__c".into(), newest_version: 3 },
+                "V0002__b.sql is pending but the newer V0003__c is already applied; renumber it above 3, or pass --allow-out-of-order",
+            ),
+            (
+                "target below current",
+                PlanError::TargetBelowCurrent { target: 1, current: 2 },
+                "target version 1 is below the current version 2; use `cargo xtask rollback --to 1`",
+            ),
+        ];
+        for (case, error, message) in cases {
+            assert_eq!(error.to_string(), message, "{case}");
+        }
+    }
+}
