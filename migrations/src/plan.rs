@@ -174,17 +174,38 @@ mod tests {
     use crate::history::RunState;
 
     type Tweak = fn(&mut History);
+    type Planned = Result<Vec<Version>, PlanError>;
+    /// Name, versions on disk, versions applied, a change to the history, target, out of order
+    /// allowed, plan.
+    type MigrateCase = (
+        &'static str,
+        &'static [Version],
+        &'static [Version],
+        Tweak,
+        Option<Version>,
+        bool,
+        Planned,
+    );
+    /// Name, versions on disk, versions applied, a change to the history, target, plan.
+    type RollbackCase = (
+        &'static str,
+        &'static [Version],
+        &'static [Version],
+        Tweak,
+        RollbackTarget,
+        Planned,
+    );
 
     fn no_tweak(_: &mut History) {}
 
-    fn versions(plan: Result<Vec<&Migration>, PlanError>) -> Result<Vec<Version>, PlanError> {
+    fn versions(plan: Result<Vec<&Migration>, PlanError>) -> Planned {
         plan.map(|migrations| migrations.iter().map(|m| m.version).collect())
     }
 
     #[test]
     fn migrate_plans() {
         #[rustfmt::skip]
-        let cases: &[(&str, &[Version], &[Version], Tweak, Option<Version>, bool, Result<Vec<Version>, PlanError>)] = &[
+        let cases: &[MigrateCase] = &[
             ("empty database: everything", &[1, 2, 3], &[], no_tweak, None, false, Ok(vec![1, 2, 3])),
             ("partly applied: the rest", &[1, 2, 3], &[1], no_tweak, None, false, Ok(vec![2, 3])),
             ("up to date: nothing", &[1, 2], &[1, 2], no_tweak, None, false, Ok(vec![])),
@@ -281,7 +302,7 @@ mod tests {
         use RollbackTarget::{Steps, To};
         let edited = "V0003__step_3.sql was edited after it was applied, so its rollback may not match what ran; revert the edit first";
         #[rustfmt::skip]
-        let cases: &[(&str, &[Version], &[Version], Tweak, RollbackTarget, Result<Vec<Version>, PlanError>)] = &[
+        let cases: &[RollbackCase] = &[
             ("nothing applied", &[1, 2], &[], no_tweak, Steps(1), Err(PlanError::NothingApplied)),
             ("nothing applied, to 0", &[1, 2], &[], no_tweak, To(0), Err(PlanError::NothingApplied)),
             ("one step: the newest", &[1, 2, 3], &[1, 2, 3], no_tweak, Steps(1), Ok(vec![3])),

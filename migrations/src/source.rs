@@ -264,10 +264,19 @@ mod tests {
             .collect()
     }
 
+    /// Name, the folder's files (with their text when not a plain up script), the migrations
+    /// assembled (version, name), the problems.
+    type Case = (
+        &'static str,
+        Vec<(&'static str, Option<&'static str>)>,
+        Vec<(Version, &'static str)>,
+        Vec<Problem>,
+    );
+
     #[test]
     fn pairs_files_into_migrations_and_reports_every_problem() {
         #[rustfmt::skip]
-        let cases: Vec<(&str, Vec<(&str, Option<&str>)>, Vec<(Version, &str)>, Vec<Problem>)> = vec![
+        let cases: Vec<Case> = vec![
             ("empty folder", vec![], vec![], vec![]),
             (
                 "an up file and its rollback",

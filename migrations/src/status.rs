@@ -136,12 +136,20 @@ mod tests {
         Option<i64>,
         Option<&'static str>,
     );
+    /// Name, versions on disk, versions applied, a change to the history, what `status` shows.
+    type Case = (
+        &'static str,
+        &'static [Version],
+        &'static [Version],
+        Tweak,
+        &'static [Shown],
+    );
 
     #[test]
     fn states_of_files_and_history() {
         use State::{Applied, Failed, Missing, Modified, Pending};
         #[rustfmt::skip]
-        let cases: &[(&str, &[Version], &[Version], Tweak, &[Shown])] = &[
+        let cases: &[Case] = &[
             ("nothing anywhere", &[], &[], no_tweak, &[]),
             ("file only: pending", &[1], &[], no_tweak, &[(1, "step_1", Pending, false, None, None)]),
             ("applied as written", &[1], &[1], no_tweak, &[(1, "step_1", Applied, true, None, None)]),
