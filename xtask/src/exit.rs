@@ -74,3 +74,17 @@ impl fmt::Display for Exited {
 }
 
 impl std::error::Error for Exited {}
+
+#[cfg(test)]
+mod tests {
+    use super::Exit;
+
+    #[test]
+    fn an_exit_survives_added_context_and_is_written_as_its_number() {
+        let error = Exit::RolledBack.error("failed").context("deploying");
+        assert_eq!(Exit::of(&error), Exit::RolledBack);
+        assert_eq!(format!("{error:#}"), "deploying: failed");
+        assert_eq!(Exit::of(&anyhow::anyhow!("plain")), Exit::Failure);
+        assert_eq!(serde_json::to_string(&Exit::NotRolledBack).unwrap(), "4");
+    }
+}
