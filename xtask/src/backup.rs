@@ -10,7 +10,7 @@ use migrations::{history, DatabaseUrl, ScratchDatabase};
 use postgres::IsolationLevel;
 use xshell::{cmd, Shell};
 
-use crate::deploy_db::ExitStatus;
+use crate::exit::Exit;
 use crate::flags::{BackupArgs, BackupFormat, DatabaseArgs};
 use crate::journal::{Entry, Journal};
 use crate::pg_tools::{self, ServerVersion};
@@ -46,7 +46,7 @@ pub struct Backup {
 
 pub fn run(args: &BackupArgs) -> Result<()> {
     if args.jobs.is_some() && args.format == BackupFormat::Custom {
-        return Err(ExitStatus::usage(
+        return Err(Exit::usage(
             "--jobs needs --format directory: a custom-format archive is written by one process",
         ));
     }

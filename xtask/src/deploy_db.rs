@@ -3,10 +3,9 @@
 //! index, pg_dump usable), a backup read back with `pg_restore --list`, the pending migrations
 //! under the migration lock, verify, the health check; on failure a rollback to the starting
 //! version when it is safe, else the exact restore command. Every step goes to the migration log
-//! and to a deploy report (JSON and text). Exit codes: see [`ExitStatus`] and README.
+//! and to a deploy report (JSON and text). Exit codes: see [`Exit`] and README.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -22,6 +21,7 @@ use serde::Serialize;
 use xshell::Shell;
 
 use crate::backup::{self, Verify};
+use crate::exit::Exit;
 use crate::flags::{BackupFormat, DeployDbArgs};
 use crate::journal::{Entry, Journal, Reporter};
 use crate::lint::Risk;
@@ -30,45 +30,6 @@ use crate::pg_tools::{self, ServerVersion};
 use crate::verify::{self, Expectations};
 use crate::{database, fleet, health, lint, project, recovery};
 
-/// An error that ends the process with a given exit code (main.rs downcasts to it).
-#[derive(Debug)]
-pub struct ExitStatus {
-    pub code: u8,
-    message: String,
-}
-
-impl ExitStatus {
-    /// Deployed, or nothing pending.
-    pub const DEPLOYED: u8 = 0;
-    /// Refused or failed before anything was changed.
-    pub const REFUSED: u8 = 1;
-    /// Called wrongly.
-    pub const USAGE: u8 = 2;
-    /// Failed, and rolled back to the starting version with the data intact.
-    pub const ROLLED_BACK: u8 = 3;
-    /// Failed and not rolled back: the restore command was printed.
-    pub const NOT_ROLLED_BACK: u8 = 4;
-
-    pub fn error(code: u8, message: impl Into<String>) -> anyhow::Error {
-        anyhow::Error::new(ExitStatus {
-            code,
-            message: message.into(),
-        })
-    }
-
-    pub fn usage(message: impl Into<String>) -> anyhow::Error {
-        ExitStatus::error(ExitStatus::USAGE, message)
-    }
-}
-
-impl fmt::Display for ExitStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for ExitStatus {}
-
 /// The deploy report, written as JSON (this shape is documented in README) and as text.
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -76,7 +37,7 @@ pub struct Report {
     started_at: String,
     finished_at: String,
     pub outcome: Outcome,
-    pub exit_code: u8,
+    pub exit_code: Exit,
     pub starting_version: Version,
     pub final_version: Version,
     migrations: Vec<MigrationReport>,
@@ -145,13 +106,13 @@ struct CheckReport {
 
 /// How a deploy ended when it did not deploy.
 struct Stop {
-    code: u8,
+    exit: Exit,
     message: String,
 }
 
 fn refused(message: impl Into<String>) -> Stop {
     Stop {
-        code: ExitStatus::REFUSED,
+        exit: Exit::Failure,
         message: message.into(),
     }
 }
@@ -164,7 +125,7 @@ impl From<anyhow::Error> for Stop {
 
 pub fn run(args: &DeployDbArgs) -> Result<()> {
     if !args.dry_run && !args.yes && !std::io::stdin().is_terminal() {
-        return Err(ExitStatus::usage(
+        return Err(Exit::usage(
             "deploy-db changes the database: pass --yes to confirm (there is no terminal to ask on), or --dry-run",
         ));
     }
@@ -176,7 +137,7 @@ pub fn run(args: &DeployDbArgs) -> Result<()> {
     let report = deploy(&url, &set, args, &Verdicts::default())?.report;
     match report.error {
         None => Ok(()),
-        Some(message) => Err(ExitStatus::error(report.exit_code, message)),
+        Some(message) => Err(report.exit_code.error(message)),
     }
 }
 
@@ -235,7 +196,7 @@ pub fn deploy(
             started_at: now_rfc3339(),
             finished_at: String::new(),
             outcome: Outcome::Refused,
-            exit_code: ExitStatus::REFUSED,
+            exit_code: Exit::Failure,
             starting_version: 0,
             final_version: 0,
             migrations: Vec::new(),
@@ -251,16 +212,16 @@ pub fn deploy(
     let result = deploy.execute();
     let dry_run = matches!(result, Ok(Done::DryRun));
     let (outcome, code, error) = match result {
-        Ok(Done::Deployed) => (Outcome::Deployed, ExitStatus::DEPLOYED, None),
-        Ok(Done::UpToDate) => (Outcome::UpToDate, ExitStatus::DEPLOYED, None),
-        Ok(Done::DryRun) => (Outcome::DryRun, ExitStatus::DEPLOYED, None),
+        Ok(Done::Deployed) => (Outcome::Deployed, Exit::Success, None),
+        Ok(Done::UpToDate) => (Outcome::UpToDate, Exit::Success, None),
+        Ok(Done::DryRun) => (Outcome::DryRun, Exit::Success, None),
         Err(stop) => (
-            match stop.code {
-                ExitStatus::ROLLED_BACK => Outcome::RolledBack,
-                ExitStatus::NOT_ROLLED_BACK => Outcome::NotRolledBack,
+            match stop.exit {
+                Exit::RolledBack => Outcome::RolledBack,
+                Exit::NotRolledBack => Outcome::NotRolledBack,
                 _ => Outcome::Refused,
             },
-            stop.code,
+            stop.exit,
             Some(stop.message),
         ),
     };
@@ -475,7 +436,7 @@ impl<'a> Deploy<'a> {
         }
         let not_rolled_back = |why: String, version: Version| {
             Stop {
-            code: ExitStatus::NOT_ROLLED_BACK,
+            exit: Exit::NotRolledBack,
             message: format!(
                 "{failure}; not rolled back ({why}); {url} is at version {version}; restore the backup taken before this deploy with: {restore_command}"
             ),
@@ -533,7 +494,7 @@ impl<'a> Deploy<'a> {
             ), self.report.final_version));
         }
         Err(Stop {
-            code: ExitStatus::ROLLED_BACK,
+            exit: Exit::RolledBack,
             message: format!(
                 "{failure}; rolled back to the starting version {}, every table's content unchanged",
                 self.report.final_version
@@ -1083,7 +1044,7 @@ fn text_report(report: &Report) -> String {
     line(format!(
         "outcome   {} (exit {})",
         report.outcome.as_str(),
-        report.exit_code
+        report.exit_code.code()
     ));
     line(format!(
         "version   {} -> {}",

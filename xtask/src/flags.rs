@@ -367,17 +367,17 @@ pub enum Bench {
     /// The backend under a list/create load from this process: throughput and latency percentiles.
     Api {
         /// How long to drive it
-        #[arg(long, default_value_t = 10)]
+        #[arg(long, default_value_t = 10, value_parser = at_least::<u64>(1))]
         seconds: u64,
         /// Concurrent client threads
-        #[arg(long, default_value_t = 8)]
+        #[arg(long, default_value_t = 8, value_parser = at_least::<usize>(1))]
         clients: usize,
         /// Also serve the backend of this git revision (on its own migrations) and drive the two
         /// in turn; print the ratio of their median throughputs
         #[arg(long, value_name = "GIT_REF")]
         against: Option<String>,
         /// Turns each backend gets with --against
-        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..))]
+        #[arg(long, default_value_t = 4, value_parser = at_least::<u64>(1))]
         rounds: u64,
         /// Server to create the scratch database on [default: as for migrate, database postgres]
         #[arg(long, value_name = "URL")]
@@ -386,10 +386,10 @@ pub enum Bench {
     /// test-rollback-roundtrip over generated migrations against applying them once; print the ratio.
     Roundtrip {
         /// How many migrations to generate
-        #[arg(long, default_value_t = 200)]
+        #[arg(long, default_value_t = 200, value_parser = at_least::<usize>(1))]
         count: usize,
         /// Rounds of each; the medians are compared
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 3, value_parser = at_least::<usize>(1))]
         rounds: usize,
         /// Server to create the scratch databases on [default: as for migrate, database postgres]
         #[arg(long, value_name = "URL")]
@@ -402,10 +402,10 @@ pub enum Bench {
     /// Apply generated migrations with our engine and with psql, on the same server; print the ratio.
     Migrate {
         /// How many migrations to generate
-        #[arg(long, default_value_t = 500)]
+        #[arg(long, default_value_t = 500, value_parser = at_least::<usize>(1))]
         count: usize,
         /// Rounds of each; the medians are compared
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 3, value_parser = at_least::<usize>(1))]
         rounds: usize,
         /// Server to create the two scratch databases on [default: as for migrate, database postgres]
         #[arg(long, value_name = "URL")]
@@ -419,17 +419,17 @@ pub enum Bench {
     /// statements per second and the ratio.
     Lint {
         /// How many statements to generate, up and down files together
-        #[arg(long, default_value_t = 10_000)]
+        #[arg(long, default_value_t = 10_000, value_parser = at_least::<usize>(1))]
         statements: usize,
         /// Rounds of each; the medians are compared
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 3, value_parser = at_least::<usize>(1))]
         rounds: usize,
         /// Instead: `lint --trace` over generated migrations against the round-trip of the same
         /// folder
         #[arg(long)]
         trace: bool,
         /// Migrations to generate for `--trace`
-        #[arg(long, default_value_t = 200, requires = "trace")]
+        #[arg(long, default_value_t = 200, requires = "trace", value_parser = at_least::<usize>(1))]
         count: usize,
         /// Server for `--trace`'s scratch databases [default: as for migrate, database postgres]
         #[arg(long, value_name = "URL", requires = "trace")]
@@ -439,7 +439,7 @@ pub enum Bench {
     /// writer process: rows/s, the ratio to one UPDATE, the writers' p99 and longest stall.
     Backfill {
         /// Rows in the generated table (the OFFSET loop runs on 1/100 of them, scaled)
-        #[arg(long, default_value_t = 2_000_000)]
+        #[arg(long, default_value_t = 2_000_000, value_parser = at_least::<u64>(1000))]
         rows: u64,
         /// Server to create the scratch database on [default: as for migrate, database postgres]
         #[arg(long, value_name = "URL", conflicts_with = "with_standby")]
@@ -453,10 +453,10 @@ pub enum Bench {
     /// the longest stall any request saw.
     Online {
         /// Tickets in the generated table
-        #[arg(long, default_value_t = 2_000_000)]
+        #[arg(long, default_value_t = 2_000_000, value_parser = at_least::<u64>(1000))]
         rows: u64,
         /// Concurrent client threads
-        #[arg(long, default_value_t = 8)]
+        #[arg(long, default_value_t = 8, value_parser = at_least::<usize>(1))]
         clients: usize,
         /// Also deploy the project's own migrations from this version on, under the same load
         /// with registrations added, over as many users as tickets (a third phase, `project`)
@@ -470,10 +470,10 @@ pub enum Bench {
     /// `--parallel`, against one after another, in the same run; the end states compared.
     Fleet {
         /// Databases in each of the two fleets
-        #[arg(long, default_value_t = 50)]
+        #[arg(long, default_value_t = 50, value_parser = at_least::<usize>(1))]
         databases: usize,
         /// Databases deployed at once in the parallel run
-        #[arg(long, value_name = "N", default_value_t = 4, value_parser = parse_parallel)]
+        #[arg(long, value_name = "N", default_value_t = 4, value_parser = at_least::<usize>(1))]
         parallel: usize,
         /// Server to create the scratch databases on [default: as for migrate, database postgres]
         #[arg(long, value_name = "URL")]
@@ -492,10 +492,10 @@ pub enum Bench {
     /// `backup` and `restore` of a generated database against bare pg_dump and pg_restore; print the ratios.
     Backup {
         /// Size of the generated database
-        #[arg(long, default_value_t = 1000)]
+        #[arg(long, default_value_t = 1000, value_parser = at_least::<u64>(1))]
         size_mb: u64,
         /// Rounds of each; the medians are compared
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 3, value_parser = at_least::<usize>(1))]
         rounds: usize,
         /// Server to create the scratch databases on [default: as for migrate, database postgres]
         #[arg(long, value_name = "URL")]
@@ -573,7 +573,7 @@ pub struct DeployDbArgs {
     #[command(flatten)]
     pub fleet: FleetArgs,
     /// With --fleet: how many databases deploy at once after the canaries
-    #[arg(long, value_name = "N", default_value_t = 1, requires = "fleet", value_parser = parse_parallel)]
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "fleet", value_parser = at_least::<usize>(1))]
     pub parallel: usize,
     /// Run the preflight and print the plan; change nothing
     #[arg(long)]
@@ -644,10 +644,15 @@ pub struct FleetArgs {
     pub fleet: Option<Option<PathBuf>>,
 }
 
-fn parse_parallel(text: &str) -> Result<usize, String> {
-    match text.parse::<usize>() {
-        Ok(n) if n >= 1 => Ok(n),
-        _ => Err("write a whole number of databases, 1 or more".to_owned()),
+/// A whole number of at least `min`: clap refuses anything else as wrong usage (exit 2) before
+/// anything runs, so no command meets a count it cannot work with (0 rounds have no median).
+fn at_least<T: TryFrom<u64>>(min: u64) -> impl Fn(&str) -> Result<T, String> + Clone {
+    move |text| {
+        text.parse::<u64>()
+            .ok()
+            .filter(|&n| n >= min)
+            .and_then(|n| T::try_from(n).ok())
+            .ok_or_else(|| format!("write a whole number, {min} or more"))
     }
 }
 

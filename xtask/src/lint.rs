@@ -15,7 +15,6 @@ pub(crate) mod sql;
 pub(crate) mod trace;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
@@ -24,6 +23,7 @@ use migrations::source::{self, Problem};
 use migrations::trace::Settings as TraceSettings;
 use migrations::{DatabaseUrl, Version};
 
+use crate::exit::Exit;
 use crate::flags::{LintArgs, LintFormat};
 use crate::project;
 use application::Application;
@@ -33,18 +33,6 @@ use finding::{Acknowledgement, Finding};
 pub use rule::Risk;
 use rule::{Check, Class, Rule};
 use sql::{Parsed, Statement};
-
-/// The command was called wrongly (an unknown rule, a path that does not exist): exit code 2.
-#[derive(Debug)]
-pub struct UsageError(String);
-
-impl fmt::Display for UsageError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for UsageError {}
 
 /// One linted file and its verdict.
 #[derive(Debug)]
@@ -182,7 +170,7 @@ fn count_blocking(reports: &[FileReport]) -> usize {
 fn explain(name: &str) -> Result<()> {
     let rule = Rule::from_name(name).ok_or_else(|| {
         let known: Vec<&str> = Rule::ALL.iter().map(|rule| rule.name()).collect();
-        UsageError(format!(
+        Exit::usage(format!(
             "unknown rule `{name}`; the rules are: {}",
             known.join(", ")
         ))
@@ -212,11 +200,11 @@ enum Target {
     File(PathBuf),
 }
 
-fn targets(args: &LintArgs) -> Result<Vec<Target>, UsageError> {
+fn targets(args: &LintArgs) -> Result<Vec<Target>> {
     if args.paths.is_empty() {
         let dir = project::migrations_dir(args.dir.as_deref());
         if !dir.is_dir() {
-            return Err(UsageError(format!(
+            return Err(Exit::usage(format!(
                 "migrations folder {} does not exist",
                 dir.display()
             )));
@@ -231,7 +219,7 @@ fn targets(args: &LintArgs) -> Result<Vec<Target>, UsageError> {
             } else if path.is_file() {
                 Ok(Target::File(path.clone()))
             } else {
-                Err(UsageError(format!(
+                Err(Exit::usage(format!(
                     "{} is neither a file nor a folder",
                     path.display()
                 )))

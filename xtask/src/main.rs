@@ -9,6 +9,7 @@ mod check_compat;
 mod check_migrations;
 mod database;
 mod deploy_db;
+mod exit;
 mod flags;
 mod fleet;
 mod health;
@@ -38,6 +39,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+use exit::Exit;
+
 fn main() -> ExitCode {
     let flags = flags::Xtask::parse();
     let outcome = match flags.command {
@@ -61,16 +64,10 @@ fn main() -> ExitCode {
         flags::Command::Repair(args) => repair::run(&args),
     };
     match outcome {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => Exit::Success.into(),
         Err(error) => {
             eprintln!("error: {error:#}");
-            if let Some(status) = error.downcast_ref::<deploy_db::ExitStatus>() {
-                ExitCode::from(status.code)
-            } else if error.downcast_ref::<lint::UsageError>().is_some() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::FAILURE
-            }
+            Exit::of(&error).into()
         }
     }
 }

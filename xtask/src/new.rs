@@ -5,6 +5,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use migrations::model::{is_snake_case, label, parse_file_name};
 
+use crate::exit::Exit;
 use crate::flags::NewArgs;
 use crate::project;
 
@@ -15,14 +16,14 @@ pub fn run(args: &NewArgs) -> Result<()> {
         return expand_contract::run(change, &args.words, args.dir.as_deref());
     }
     let [name] = args.words.as_slice() else {
-        anyhow::bail!(
-            "`new` takes one migration name (or --expand-contract CHANGE and its arguments)"
-        );
+        return Err(Exit::usage(
+            "`new` takes one migration name (or --expand-contract CHANGE and its arguments)",
+        ));
     };
     if !is_snake_case(name) {
-        anyhow::bail!(
+        return Err(Exit::usage(format!(
             "migration name `{name}` is not snake_case: use lower-case letters, digits and single underscores, starting with a letter (e.g. add_ticket_due_date)"
-        );
+        )));
     }
     let dir = project::migrations_dir(args.dir.as_deref());
     std::fs::create_dir_all(&dir)

@@ -161,4 +161,17 @@ fn a_column_a_view_reads_is_refused_naming_the_view() {
             "x",
         ])
         .assert_user_error(&["table tickets has no column nope"]);
+    // A malformed argument is wrong usage, not a schema the snapshot lacks.
+    fixture
+        .xtask(&["new", "--expand-contract", "rename-column", "tickets", "x"])
+        .assert_usage_error(&["`tickets` is not TABLE.COLUMN"]);
+    fixture
+        .xtask(&[
+            "new",
+            "--expand-contract",
+            "set-not-null",
+            "tickets.title",
+            "x",
+        ])
+        .assert_usage_error(&["usage: new --expand-contract"]);
 }

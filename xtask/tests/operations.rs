@@ -488,6 +488,45 @@ fn backup_then_restore_into_a_new_database_gives_identical_content() {
     }
 }
 
+/// Wrong usage exits 2 with one `error:` line naming what is wrong, whichever command it is (clap's
+/// own refusals included), and creates nothing; a refused deploy keeps its documented 1 (3 and 4
+/// are pinned by the rollback tests above).
+#[test]
+fn wrong_usage_exits_2_with_one_error_line_and_a_refused_deploy_exits_1() {
+    let fixture = Fixture::new();
+    for (args, needle) in [
+        (
+            &["new", "Add-Due-Date"][..],
+            "`Add-Due-Date` is not snake_case",
+        ),
+        (&["new", "two", "names"], "`new` takes one migration name"),
+        (
+            &["bench", "roundtrip", "--rounds", "0"],
+            "'--rounds <ROUNDS>'",
+        ),
+        (&["bench", "migrate", "--count", "0"], "'--count <COUNT>'"),
+        (&["bench", "backfill", "--rows", "999"], "'--rows <ROWS>'"),
+        (&["migrate", "--no-such-flag"], "'--no-such-flag'"),
+        (
+            &["backup", "--jobs", "2"],
+            "--jobs needs --format directory",
+        ),
+        (&["deploy-db"], "pass --yes to confirm"),
+    ] {
+        fixture.xtask(args).assert_usage_error(&[needle]);
+    }
+    assert_eq!(std::fs::read_dir(fixture.dir()).unwrap().count(), 0);
+
+    fixture.migration(
+        1,
+        "broken",
+        "CREATE TABLE t (id int REFERENCES nowhere);",
+        "DROP TABLE t;",
+    );
+    deploy(&fixture, fixture.db.url(), &["--yes"]).assert_user_error(&["nowhere"]);
+    assert_eq!(report(&fixture)["exit_code"], 1);
+}
+
 #[test]
 fn restore_refuses_to_overwrite_without_the_flags() {
     let fixture = fixture_with_data("SELECT 1;", "SELECT 1;");

@@ -316,7 +316,7 @@ fn new_creates_the_next_numbered_pair_and_never_overwrites() {
 
     fixture
         .xtask(&["new", "Add-Due-Date"])
-        .assert_user_error(&["`Add-Due-Date` is not snake_case"]);
+        .assert_usage_error(&["`Add-Due-Date` is not snake_case"]);
     // A file someone is still writing by hand keeps its number and its content.
     std::fs::write(file(head + 3, "draft.down.sql"), "-- mine\n").unwrap();
     fixture.xtask(&["new", "draft"]).assert_ok();

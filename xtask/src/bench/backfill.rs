@@ -50,7 +50,6 @@ impl Measured {
 }
 
 pub fn run(rows: u64, database_url: Option<&str>) -> Result<()> {
-    anyhow::ensure!(rows >= 1000, "--rows must be at least 1000");
     let server = database::server(database_url)?;
     let sh = Shell::new()?;
     let xtask = std::env::current_exe().context("locating the xtask binary")?;
@@ -186,7 +185,6 @@ fn generate(client: &mut postgres::Client, url: &DatabaseUrl, rows: u64) -> Resu
 /// with a streaming standby attached, each beside the writer process, while a sampler reads the
 /// standby's lag on the primary as the runner does.
 pub fn run_with_standby(rows: u64) -> Result<()> {
-    anyhow::ensure!(rows >= 1000, "--rows must be at least 1000");
     let sh = Shell::new()?;
     let xtask = std::env::current_exe().context("locating the xtask binary")?;
     let work = tempfile::tempdir().context("creating a scratch folder")?;

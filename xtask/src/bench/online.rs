@@ -83,8 +83,6 @@ pub fn run(
     project_from: Option<Version>,
     database_url: Option<&str>,
 ) -> Result<()> {
-    anyhow::ensure!(rows >= 1000, "--rows must be at least 1000");
-    anyhow::ensure!(clients >= 1, "--clients must be at least 1");
     let server = database::server(database_url)?;
     let set = database::load(None)?;
     let sh = Shell::new()?;

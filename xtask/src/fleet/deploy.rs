@@ -15,7 +15,8 @@ use migrations::{history, statuses, MigrationSet, State, Version};
 use serde::{Serialize, Serializer};
 
 use super::{Fleet, Member};
-use crate::deploy_db::{self, ExitStatus};
+use crate::deploy_db;
+use crate::exit::Exit;
 use crate::flags::DeployDbArgs;
 use crate::output::{self, outln};
 use crate::{database, pg_tools, project};
@@ -61,7 +62,7 @@ pub struct Row {
     pub order: Option<usize>,
     pub outcome: Outcome,
     /// Its `deploy-db`'s exit code; null when not started.
-    pub exit_code: Option<u8>,
+    pub exit_code: Option<Exit>,
     pub version_before: Option<Version>,
     pub version_after: Option<Version>,
     pub started_at: Option<String>,
@@ -95,8 +96,7 @@ impl Row {
     }
 
     fn failed(&self) -> bool {
-        self.exit_code
-            .is_some_and(|code| code != ExitStatus::DEPLOYED)
+        self.exit_code.is_some_and(|exit| exit != Exit::Success)
     }
 }
 
@@ -109,7 +109,7 @@ struct Summary<'a> {
     finished_at: String,
     /// `deployed` (every database deployed, up to date or skipped), `failed` or `dry_run`.
     outcome: &'static str,
-    exit_code: u8,
+    exit_code: Exit,
     databases: &'a [Row],
 }
 
@@ -131,7 +131,7 @@ pub fn run(args: &DeployDbArgs, set: &MigrationSet, file: Option<&Path>) -> Resu
         .iter()
         .filter_map(|row| row.exit_code)
         .max()
-        .unwrap_or(ExitStatus::DEPLOYED);
+        .unwrap_or(Exit::Success);
     let summary = Summary {
         fleet: fleet.path.display().to_string(),
         head,
@@ -161,8 +161,7 @@ pub fn run(args: &DeployDbArgs, set: &MigrationSet, file: Option<&Path>) -> Resu
         .iter()
         .filter(|row| row.outcome == Outcome::NotStarted)
         .count();
-    Err(ExitStatus::error(
-        code,
+    Err(code.error(
         format!(
             "{} of {} databases failed ({}); {not_started} not started; fix the cause and run the same command again: the databases already at the head are skipped",
             failed.len(),
@@ -260,7 +259,7 @@ fn deploy_one(
         if let Some(version) = at_head(member, set) {
             outln!("already at the head (version {version}): skipped");
             row.outcome = Outcome::Skipped;
-            row.exit_code = Some(ExitStatus::DEPLOYED);
+            row.exit_code = Some(Exit::Success);
             row.version_before = Some(version);
             row.version_after = Some(version);
             return;
@@ -278,7 +277,7 @@ fn deploy_one(
             }
             Err(error) => {
                 row.outcome = Outcome::Error;
-                row.exit_code = Some(ExitStatus::REFUSED);
+                row.exit_code = Some(Exit::Failure);
                 row.error = Some(format!("{error:#}"));
             }
         }
@@ -319,10 +318,7 @@ fn confirm(fleet: &Fleet) -> Result<()> {
     if answer.trim() == "yes" {
         Ok(())
     } else {
-        Err(ExitStatus::error(
-            ExitStatus::REFUSED,
-            "not confirmed; nothing was changed",
-        ))
+        Err(Exit::Failure.error("not confirmed; nothing was changed"))
     }
 }
 

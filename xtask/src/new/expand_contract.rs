@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use migrations::model::{is_snake_case, label};
 use migrations::schema::Snapshot;
 
+use crate::exit::Exit;
 use crate::flags::ExpandContract;
 use crate::project;
 
@@ -65,9 +66,9 @@ pub fn run(change: ExpandContract, words: &[String], dir: Option<&Path>) -> Resu
             }
             rename_table_steps(table, new_name)
         }
-        _ => anyhow::bail!(
-            "usage: new --expand-contract rename-column TABLE.COLUMN NEW_NAME | change-type TABLE.COLUMN NEW_TYPE | set-not-null TABLE.COLUMN | rename-table TABLE NEW_NAME"
-        ),
+        _ => return Err(Exit::usage(
+            "usage: new --expand-contract rename-column TABLE.COLUMN NEW_NAME | change-type TABLE.COLUMN NEW_TYPE | set-not-null TABLE.COLUMN | rename-table TABLE NEW_NAME",
+        )),
     };
     let first = crate::new::next_version(&dir)?;
     for (offset, step) in steps.iter().enumerate() {
@@ -82,7 +83,7 @@ pub fn run(change: ExpandContract, words: &[String], dir: Option<&Path>) -> Resu
 
 fn check_name(name: &str) -> Result<()> {
     if !is_snake_case(name) {
-        anyhow::bail!("`{name}` is not a snake_case name");
+        return Err(Exit::usage(format!("`{name}` is not a snake_case name")));
     }
     Ok(())
 }
@@ -90,7 +91,7 @@ fn check_name(name: &str) -> Result<()> {
 fn column(snapshot: &Snapshot, target: &str) -> Result<Column> {
     let (table, name) = target
         .split_once('.')
-        .with_context(|| format!("`{target}` is not TABLE.COLUMN"))?;
+        .ok_or_else(|| Exit::usage(format!("`{target}` is not TABLE.COLUMN")))?;
     let attributes = snapshot
         .objects
         .get(&format!("table {table}"))

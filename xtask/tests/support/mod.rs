@@ -48,7 +48,16 @@ impl Run {
 
     /// A failure that the user caused: exit 1 and exactly one `error:` message on stderr.
     pub fn assert_user_error(&self, needles: &[&str]) -> &Self {
-        assert_eq!(self.code, 1, "expected exit 1:\n{self}");
+        self.assert_error(1, needles)
+    }
+
+    /// Wrong usage: exit 2 and exactly one `error:` message on stderr.
+    pub fn assert_usage_error(&self, needles: &[&str]) -> &Self {
+        self.assert_error(2, needles)
+    }
+
+    fn assert_error(&self, code: i32, needles: &[&str]) -> &Self {
+        assert_eq!(self.code, code, "expected exit {code}:\n{self}");
         let errors = self
             .stderr
             .lines()
