@@ -6,7 +6,7 @@
 //! and to a deploy report (JSON and text). Exit codes: see [`Exit`] and README.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -27,6 +27,7 @@ use crate::journal::{Entry, Journal, Reporter};
 use crate::lint::Risk;
 use crate::output::outln;
 use crate::pg_tools::{self, ServerVersion};
+use crate::terminal;
 use crate::verify::{self, Expectations};
 use crate::{database, fleet, health, lint, project, recovery};
 
@@ -240,7 +241,13 @@ pub fn deploy(
     let written_to = if dry_run {
         None
     } else {
-        let (json, text) = write_report(args.report.as_deref(), url, &report)?;
+        let (json, text) = write_report_files(
+            args.report.as_deref(),
+            &format!("deploy-{}", url.database()),
+            &report.started_at,
+            &report,
+            &text_report(&report),
+        )?;
         outln!("report: {} and {}", json.display(), text.display());
         Some(json)
     };
@@ -974,17 +981,11 @@ fn has_statements(sql: &str) -> bool {
 
 /// Asks on the terminal before changing a database when `--yes` was not given.
 fn confirm(url: &DatabaseUrl, pending: usize) -> Result<(), Stop> {
-    eprint!(
+    let answer = terminal::ask(&format!(
         "apply {pending} migration{} to {url}? type yes to go on: ",
         if pending == 1 { "" } else { "s" }
-    );
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .context("reading the confirmation")?;
-    if answer.trim() == "yes" {
+    ))?;
+    if answer == "yes" {
         Ok(())
     } else {
         Err(refused("not confirmed; nothing was changed"))
@@ -1008,28 +1009,29 @@ fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
-/// Writes `deploy-<db>-<time>.json` and `.txt` under the report folder.
-fn write_report(
+/// Writes `<kind>-<time>.json` and `.txt` under the report folder (default
+/// `target/xtask/deploys`): the deploy's own report, and a fleet's summary.
+pub fn write_report_files(
     dir: Option<&Path>,
-    url: &DatabaseUrl,
-    report: &Report,
+    kind: &str,
+    started_at: &str,
+    json: &impl Serialize,
+    text: &str,
 ) -> Result<(PathBuf, PathBuf)> {
     let dir = dir.map_or_else(|| project::target_dir().join("deploys"), Path::to_path_buf);
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("cannot create the report folder {}", dir.display()))?;
-    let stamp: String = report
-        .started_at
+    let stamp: String = started_at
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '.')
         .collect();
-    let stem = format!("deploy-{}-{stamp}", url.database());
-    let json = dir.join(format!("{stem}.json"));
-    let text = dir.join(format!("{stem}.txt"));
-    std::fs::write(&json, serde_json::to_string_pretty(report)? + "\n")
-        .with_context(|| format!("cannot write {}", json.display()))?;
-    std::fs::write(&text, text_report(report))
-        .with_context(|| format!("cannot write {}", text.display()))?;
-    Ok((json, text))
+    let json_path = dir.join(format!("{kind}-{stamp}.json"));
+    let text_path = dir.join(format!("{kind}-{stamp}.txt"));
+    std::fs::write(&json_path, serde_json::to_string_pretty(json)? + "\n")
+        .with_context(|| format!("cannot write {}", json_path.display()))?;
+    std::fs::write(&text_path, text)
+        .with_context(|| format!("cannot write {}", text_path.display()))?;
+    Ok((json_path, text_path))
 }
 
 fn text_report(report: &Report) -> String {

@@ -32,6 +32,7 @@ mod schema;
 mod sqlx_data;
 mod standbys;
 mod status;
+mod terminal;
 mod test_rollback_roundtrip;
 mod verify;
 

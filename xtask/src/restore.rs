@@ -1,7 +1,7 @@
 //! `cargo xtask restore`: the real `pg_restore`, never over data unless told twice
 //! (`--drop-existing`, then `--yes` or the database's name typed on a terminal).
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -13,6 +13,7 @@ use crate::database;
 use crate::flags::RestoreArgs;
 use crate::journal::{Entry, Journal};
 use crate::pg_tools::{self, ServerVersion};
+use crate::terminal;
 
 pub fn run(args: &RestoreArgs) -> Result<()> {
     let source = &args.file;
@@ -198,20 +199,13 @@ fn refuse_or_confirm(args: &RestoreArgs, target: &DatabaseUrl, tables: &[String]
             "{holds}; --drop-existing needs --yes when there is no terminal to confirm on"
         );
     }
-    eprint!(
+    let answer = terminal::ask(&format!(
         "{holds}.\nThis drops it and everything in it, then restores {}.\nType the database name to confirm: ",
         args.file.display()
-    );
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .context("reading the confirmation")?;
-    if answer.trim() != target.database() {
+    ))?;
+    if answer != target.database() {
         anyhow::bail!(
-            "not confirmed: \"{}\" is not \"{}\"; nothing was changed",
-            answer.trim(),
+            "not confirmed: \"{answer}\" is not \"{}\"; nothing was changed",
             target.database()
         );
     }

@@ -5,12 +5,11 @@
 //! one row per database, is printed and written as `fleet-<time>.json` and `.txt` beside the
 //! deploy reports.
 
-use std::io::{BufRead, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use migrations::{history, statuses, MigrationSet, State, Version};
 use serde::{Serialize, Serializer};
 
@@ -19,7 +18,8 @@ use crate::deploy_db;
 use crate::exit::Exit;
 use crate::flags::DeployDbArgs;
 use crate::output::{self, outln};
-use crate::{database, pg_tools, project};
+use crate::terminal;
+use crate::{database, pg_tools};
 
 /// How one database of the fleet ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,7 +151,13 @@ pub fn run(args: &DeployDbArgs, set: &MigrationSet, file: Option<&Path>) -> Resu
     let table = table(&summary, fleet.name_width());
     print!("\n{table}");
     if !args.dry_run {
-        let (json, text) = write_summary(args.report.as_deref(), &summary, &table)?;
+        let (json, text) = deploy_db::write_report_files(
+            args.report.as_deref(),
+            "fleet",
+            &summary.started_at,
+            &summary,
+            &table,
+        )?;
         println!("fleet report: {} and {}", json.display(), text.display());
     }
     if failed.is_empty() {
@@ -304,18 +310,12 @@ fn at_head(member: &Member, set: &MigrationSet) -> Option<Version> {
 
 /// Asks on the terminal before changing the fleet's databases when `--yes` was not given.
 fn confirm(fleet: &Fleet) -> Result<()> {
-    eprint!(
+    let answer = terminal::ask(&format!(
         "deploy the {} databases of {}? type yes to go on: ",
         fleet.members.len(),
         fleet.path.display()
-    );
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .context("reading the confirmation")?;
-    if answer.trim() == "yes" {
+    ))?;
+    if answer == "yes" {
         Ok(())
     } else {
         Err(Exit::Failure.error("not confirmed; nothing was changed"))
@@ -365,28 +365,6 @@ fn table(summary: &Summary<'_>, width: usize) -> String {
         }
     }
     out
-}
-
-/// `fleet-<time>.json` and `.txt` in the report folder (default `target/xtask/deploys`).
-fn write_summary(
-    dir: Option<&Path>,
-    summary: &Summary<'_>,
-    table: &str,
-) -> Result<(PathBuf, PathBuf)> {
-    let dir = dir.map_or_else(|| project::target_dir().join("deploys"), Path::to_path_buf);
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("cannot create the report folder {}", dir.display()))?;
-    let stamp: String = summary
-        .started_at
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '.')
-        .collect();
-    let json = dir.join(format!("fleet-{stamp}.json"));
-    let text = dir.join(format!("fleet-{stamp}.txt"));
-    std::fs::write(&json, serde_json::to_string_pretty(summary)? + "\n")
-        .with_context(|| format!("cannot write {}", json.display()))?;
-    std::fs::write(&text, table).with_context(|| format!("cannot write {}", text.display()))?;
-    Ok((json, text))
 }
 
 /// RFC 3339 in UTC with a fixed six-digit fraction, so the times of the rows sort as text.
