@@ -314,7 +314,7 @@ fn health_check_reports_each_check_on_its_own_line() {
     fixture.xtask(&["migrate"]).assert_ok();
     let run = fixture.xtask(&["health-check", "--url", &answer_once(200)]);
     run.assert_ok();
-    assert_eq!(run.stdout.lines().count(), 4, "{run}");
+    assert_eq!(run.stdout.lines().count(), 5, "{run}");
     assert!(run.stdout.contains("ok    backend ready:"), "{run}");
 
     let run = fixture.xtask(&["health-check", "--url", &answer_once(503)]);
