@@ -9,6 +9,7 @@ use postgres::config::{Host, TargetSessionAttrs};
 use postgres::error::SqlState;
 use postgres::{Client, Config};
 
+use crate::libpq::quote;
 use crate::tls::{self, TlsSettings};
 
 /// How long a connection attempt may take when the URL does not say (`connect_timeout`).
@@ -179,7 +180,6 @@ impl DatabaseUrl {
     /// A libpq key/value string with the password, for a child process's environment only
     /// (`DATABASE_URL`), never for its command line, a message or a log.
     pub fn secret_conninfo(&self) -> String {
-        let quote = |value: &str| format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"));
         let (hosts, ports) = self.host_and_port_lists();
         let mut conninfo = format!(
             "host={} port={} user={} dbname={} connect_timeout={}",

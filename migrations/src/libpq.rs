@@ -90,7 +90,7 @@ impl Environment {
 }
 
 /// A connection-string value in single quotes, `\` and `'` escaped.
-fn quote(value: &str) -> String {
+pub(crate) fn quote(value: &str) -> String {
     format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 

@@ -85,12 +85,7 @@ pub fn run(rows: u64, database_url: Option<&str>) -> Result<()> {
         let sampler = BatchSampler::start(url)?;
         let measured = measure(&sh, &xtask, &conninfo, "(a) our batched runner", || {
             let log = work.path().join("migrations.log");
-            cmd!(sh, "{xtask} migrate --dir {migrations_dir} --log {log}")
-                .env("DATABASE_URL", &conninfo)
-                .quiet()
-                .ignore_stdout()
-                .run()
-                .context("cargo xtask migrate failed during the benchmark")?;
+            migrate(&sh, &xtask, &conninfo, &migrations_dir, &log)?;
             Ok(rows)
         })?;
         (measured, sampler.finish()?)
@@ -207,12 +202,7 @@ pub fn run_with_standby(rows: u64) -> Result<()> {
              DELETE FROM bomizzel_backfill_progress",
         )?;
         let measured = measure(&sh, &xtask, &conninfo, name, || {
-            cmd!(sh, "{xtask} migrate --dir {migrations_dir} --log {log}")
-                .env("DATABASE_URL", &conninfo)
-                .quiet()
-                .ignore_stdout()
-                .run()
-                .context("cargo xtask migrate failed during the benchmark")?;
+            migrate(&sh, &xtask, &conninfo, &migrations_dir, &log)?;
             Ok(rows)
         })?;
         check(client, rows)?;
@@ -302,6 +292,16 @@ impl LagSampler {
             .join()
             .map_err(|_| anyhow::anyhow!("the lag sampler panicked"))?
     }
+}
+
+/// (a): `cargo xtask migrate` of the benchmark's batched migration, as a user runs it.
+fn migrate(sh: &Shell, xtask: &Path, conninfo: &str, dir: &Path, log: &Path) -> Result<()> {
+    cmd!(sh, "{xtask} migrate --dir {dir} --log {log}")
+        .env("DATABASE_URL", conninfo)
+        .quiet()
+        .ignore_stdout()
+        .run()
+        .context("cargo xtask migrate failed during the benchmark")
 }
 
 fn verdict(met: bool) -> &'static str {
