@@ -1,40 +1,11 @@
 //! `cargo xtask`: the Bomizzel migration workflow. This file only parses flags and dispatches;
 //! each command lives in its own module, found in one hop from the match below.
 
-mod backfill;
-mod backup;
-mod bench;
-mod change;
-mod check_compat;
-mod check_migrations;
-mod database;
-mod deploy_db;
+mod commands;
 mod exit;
 mod flags;
-mod fleet;
-mod health;
-mod health_check;
-mod import;
-mod journal;
-mod lint;
-mod migrate;
-mod new;
-mod output;
-mod pg_tools;
-mod pooler;
-mod project;
-mod recovery;
-mod repair;
-mod replica_pair;
-mod restore;
-mod rollback;
-mod schema;
-mod sqlx_data;
-mod standbys;
-mod status;
-mod terminal;
-mod test_rollback_roundtrip;
-mod verify;
+mod linter;
+mod plumbing;
 
 use std::process::ExitCode;
 
@@ -45,24 +16,26 @@ use exit::Exit;
 fn main() -> ExitCode {
     let flags = flags::Xtask::parse();
     let outcome = match flags.command {
-        flags::Command::Migrate(args) => migrate::run(&args),
-        flags::Command::Rollback(args) => rollback::run(&args),
-        flags::Command::Status(args) => status::run(&args),
-        flags::Command::New(args) => new::run(&args),
-        flags::Command::Schema(args) => schema::run(&args),
-        flags::Command::TestRollbackRoundtrip(args) => test_rollback_roundtrip::run(&args),
-        flags::Command::Verify(args) => verify::run(&args),
-        flags::Command::CheckMigrations(args) => check_migrations::run(&args),
-        flags::Command::Import(args) => import::run(&args),
-        flags::Command::CheckCompat(args) => check_compat::run(&args),
-        flags::Command::HealthCheck(args) => health_check::run(&args),
-        flags::Command::Backfill(args) => backfill::run(&args),
-        flags::Command::Lint(args) => lint::run(&args),
-        flags::Command::Bench(args) => bench::run(&args),
-        flags::Command::Backup(args) => backup::run(&args),
-        flags::Command::Restore(args) => restore::run(&args),
-        flags::Command::DeployDb(args) => deploy_db::run(&args),
-        flags::Command::Repair(args) => repair::run(&args),
+        flags::Command::Migrate(args) => commands::migrate::run(&args),
+        flags::Command::Rollback(args) => commands::rollback::run(&args),
+        flags::Command::Status(args) => commands::status::run(&args),
+        flags::Command::New(args) => commands::new::run(&args),
+        flags::Command::Schema(args) => commands::schema::run(&args),
+        flags::Command::TestRollbackRoundtrip(args) => {
+            commands::test_rollback_roundtrip::run(&args)
+        }
+        flags::Command::Verify(args) => commands::verify::run(&args),
+        flags::Command::CheckMigrations(args) => commands::check_migrations::run(&args),
+        flags::Command::Import(args) => commands::import::run(&args),
+        flags::Command::CheckCompat(args) => commands::check_compat::run(&args),
+        flags::Command::HealthCheck(args) => commands::health_check::run(&args),
+        flags::Command::Backfill(args) => commands::backfill::run(&args),
+        flags::Command::Lint(args) => linter::run(&args),
+        flags::Command::Bench(args) => commands::bench::run(&args),
+        flags::Command::Backup(args) => commands::backup::run(&args),
+        flags::Command::Restore(args) => commands::restore::run(&args),
+        flags::Command::DeployDb(args) => commands::deploy_db::run(&args),
+        flags::Command::Repair(args) => commands::repair::run(&args),
     };
     match outcome {
         Ok(()) => Exit::Success.into(),

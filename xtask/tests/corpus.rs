@@ -6,7 +6,7 @@ mod support;
 
 // The same reading, linting and scoring as `cargo xtask bench lint`; squawk is the bench's.
 #[allow(dead_code)]
-#[path = "../src/bench/corpus.rs"]
+#[path = "../src/commands/bench/corpus.rs"]
 mod corpus;
 
 use std::path::Path;

@@ -5,7 +5,7 @@
 mod support;
 
 #[allow(dead_code)] // the benchmark uses what these tests do not
-#[path = "../src/replica_pair.rs"]
+#[path = "../src/plumbing/replica_pair.rs"]
 mod replica_pair;
 
 use std::process::Child;

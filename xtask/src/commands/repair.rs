@@ -1,0 +1,121 @@
+//! `cargo xtask repair VERSION --applied|--not-applied --reason TEXT`: settles a failed or
+//! unfinished migration that the runner's own recovery cannot decide, once the live schema
+//! agrees with the claim (or `--force` overrides it), and logs who did it and why.
+
+use anyhow::{bail, Context, Result};
+use migrations::history;
+use migrations::recovery::{self, Settlement};
+use serde::Serialize;
+
+use crate::flags::{Format, RepairArgs};
+use crate::plumbing::journal::{Entry, Journal};
+use crate::plumbing::recovery::{examine, Evidence};
+use crate::plumbing::{project, target_database};
+
+/// `repair --format json` (documented in README).
+#[derive(Serialize)]
+struct Report<'a> {
+    database: String,
+    version: i32,
+    name: &'a str,
+    direction: &'a str,
+    settled_as: &'a str,
+    evidence: &'a str,
+    forced: bool,
+    applied_by: &'a str,
+    reason: &'a str,
+}
+
+pub fn run(args: &RepairArgs) -> Result<()> {
+    let set = target_database::load(args.database.dir.as_deref())?;
+    let url = target_database::resolve(&args.database)?;
+    let settlement = if args.applied {
+        Settlement::Applied
+    } else {
+        Settlement::NotApplied
+    };
+    let mut journal = Journal::open(args.log.as_deref(), "repair", &url)?;
+    journal.guard(|journal| {
+        let Some(migration) = set.get(args.version) else {
+            bail!(
+                "there is no migration {} in {}",
+                args.version,
+                project::migrations_dir(args.database.dir.as_deref()).display()
+            );
+        };
+        let label = migration.label();
+        let _lock = target_database::lock(&url, "repair", args.lock_wait)?;
+        let mut client = url.connect(&format!("{} repair", target_database::APPLICATION))?;
+        let context = || format!("reading the migration history of {url}");
+        let history = history::read(&mut client).with_context(context)?;
+        let Some(row) = history.unfinished(args.version) else {
+            bail!("{label} has no failed or unfinished run to repair (see `cargo xtask status`)");
+        };
+        let direction = row.direction;
+        // A state table from before the runner recorded its backend gets the columns here.
+        history::ensure_tables(&mut client).with_context(context)?;
+        if let Some(orphan) = recovery::orphan(&mut client, args.version)
+            .context("looking for the run's backend in pg_stat_activity")?
+        {
+            bail!(
+                "{label} is still running on the server ({orphan}); wait for it, or stop it with `cargo xtask migrate --stop-orphaned-run`"
+            );
+        }
+        let evidence = examine(&mut client, migration)?;
+        let forced = !evidence.supports(settlement);
+        if forced && !args.force {
+            bail!(
+                "refusing to record {label} as {}: {}; check the schema, or pass --force to record it anyway",
+                settlement.as_str().replace('_', " "),
+                evidence.describe()
+            );
+        }
+        if let (Settlement::NotApplied, Evidence::NotApplied {
+            leftover: Some(index),
+            ..
+        }) = (settlement, &evidence)
+        {
+            history::drop_index_concurrently(&mut client, index)
+                .with_context(|| format!("dropping {index}, left by {label}"))?;
+        }
+        let applied_by = target_database::applied_by(&url);
+        recovery::settle(&mut client, migration, direction, settlement, &applied_by)
+            .with_context(|| format!("recording {label} as {}", settlement.as_str()))?;
+        journal.record(&Entry {
+            version: Some(migration.version),
+            name: Some(&migration.name),
+            direction: Some(direction.as_str()),
+            outcome: if forced { "repaired_forced" } else { "repaired" },
+            settled_as: Some(settlement.as_str()),
+            applied_by: Some(&applied_by),
+            reason: Some(&args.reason),
+            evidence: Some(evidence.describe()),
+            ..Entry::default()
+        })?;
+        match args.format {
+            Format::Json => println!(
+                "{}",
+                serde_json::to_string(&Report {
+                    database: url.redacted(),
+                    version: migration.version,
+                    name: &migration.name,
+                    direction: direction.as_str(),
+                    settled_as: settlement.as_str(),
+                    evidence: evidence.describe(),
+                    forced,
+                    applied_by: &applied_by,
+                    reason: &args.reason,
+                })
+                .context("serializing the report")?
+            ),
+            Format::Text => println!(
+                "{label}: recorded as {}{} ({}); by {applied_by}: {}",
+                settlement.as_str().replace('_', " "),
+                if forced { ", forced" } else { "" },
+                evidence.describe(),
+                args.reason
+            ),
+        }
+        Ok(())
+    })
+}

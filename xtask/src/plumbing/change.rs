@@ -1,0 +1,70 @@
+//! What `migrate` and `rollback` share: load, lock, plan, run, log. They differ only in the plan
+//! and the direction.
+
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use migrations::history::{self, History};
+use migrations::plan::PlanError;
+use migrations::runner::Runner;
+use migrations::{Direction, Migration, MigrationSet};
+
+use crate::flags::{ChangeArgs, DatabaseArgs};
+use crate::plumbing::journal::{Journal, Reporter};
+use crate::plumbing::{recovery, target_database};
+
+pub fn run<'s>(
+    command: &'static str,
+    direction: Direction,
+    database_args: &DatabaseArgs,
+    change: &ChangeArgs,
+    plan: impl FnOnce(&'s MigrationSet, &History) -> Result<Vec<&'s Migration>, PlanError>,
+    set: &'s MigrationSet,
+) -> Result<()> {
+    let url = target_database::resolve(database_args)?;
+    let mut journal = Journal::open(change.log.as_deref(), command, &url)?;
+    journal.guard(|journal| {
+        let _lock = target_database::lock(&url, command, change.lock_wait)?;
+        let mut client = url.connect(&format!("{} {command}", target_database::APPLICATION))?;
+        let context = || format!("reading the migration history of {url}");
+        history::ensure_tables(&mut client).with_context(context)?;
+        let settings = target_database::settings(&url, change);
+        recovery::recover(
+            &mut client,
+            set,
+            journal,
+            &recovery::OrphanPolicy::of(change),
+            &settings.applied_by,
+        )?;
+        let history = history::read(&mut client).with_context(context)?;
+        let chosen = plan(set, &history)?;
+        if chosen.is_empty() {
+            println!(
+                "{url} is up to date at version {}",
+                version_text(history.newest_applied())
+            );
+            return Ok(());
+        }
+        let started = Instant::now();
+        let mut reporter = Reporter::new(journal);
+        let outcome = Runner::new(&mut client, settings).run(&chosen, direction, &mut reporter);
+        reporter.finish()?;
+        outcome?;
+        let now = history::read(&mut client).with_context(context)?;
+        println!(
+            "{url} is at version {} ({} {} in {} ms)",
+            version_text(now.newest_applied()),
+            chosen.len(),
+            match direction {
+                Direction::Up => "applied",
+                Direction::Down => "rolled back",
+            },
+            started.elapsed().as_millis()
+        );
+        Ok(())
+    })
+}
+
+fn version_text(version: Option<migrations::Version>) -> String {
+    version.map_or_else(|| "0 (empty)".to_owned(), |version| version.to_string())
+}
