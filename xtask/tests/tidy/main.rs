@@ -1,5 +1,10 @@
-//! Tidy: the documents and the sources agree. Every source file opens with a `//!` summary, every
-//! path ARCHITECTURE.md names exists, and every command README's tables list is a real subcommand.
+//! Tidy: the documents and the sources agree, and the house keeps its shape. Every source file
+//! opens with a `//!` summary, every path ARCHITECTURE.md names exists, and every command README's
+//! tables list is a real subcommand; the size limits (`sizes.rs`) and the direction of the imports
+//! (`imports.rs`) hold.
+
+mod imports;
+mod sizes;
 
 use std::path::{Path, PathBuf};
 
@@ -44,9 +49,9 @@ fn fail_listing(what: &str, failures: &[String]) {
     assert!(failures.is_empty(), "{what}:\n  {}", failures.join("\n  "));
 }
 
-#[test]
-fn every_source_file_opens_with_a_summary() {
-    let failures: Vec<String> = workspace_entries()
+/// Every Rust source file of the three crates' `src/` folders.
+fn source_files() -> Vec<String> {
+    workspace_entries()
         .into_iter()
         .filter(|path| {
             ["xtask/src/", "migrations/src/", "backend/src/"]
@@ -54,6 +59,13 @@ fn every_source_file_opens_with_a_summary() {
                 .any(|crate_src| path.starts_with(crate_src))
                 && path.ends_with(".rs")
         })
+        .collect()
+}
+
+#[test]
+fn every_source_file_opens_with_a_summary() {
+    let failures: Vec<String> = source_files()
+        .into_iter()
         .filter(|path| !read(path).starts_with("//!"))
         .collect();
     fail_listing(
