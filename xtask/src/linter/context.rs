@@ -357,7 +357,7 @@ pub mod test_support {
         }
         let mut findings = Vec::new();
         for statement in &parsed.statements {
-            findings.extend(crate::linter::check_statement(
+            findings.extend(crate::linter::runner::check_statement(
                 statement,
                 &mut context,
                 &[rule],

@@ -557,7 +557,7 @@ mod tests {
             "-- Purpose: a\n-- Risk: b\n-- Rollback: c\n-- Performance: d\n\
              DO $$ BEGIN ALTER TABLE tickets ALTER COLUMN a TYPE bigint; END $$;\n",
         );
-        let rules: Vec<Rule> = crate::linter::lint_standalone(&file)
+        let rules: Vec<Rule> = crate::linter::runner::lint_standalone(&file)
             .iter()
             .map(|finding| finding.rule)
             .collect();

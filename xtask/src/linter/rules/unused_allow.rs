@@ -19,7 +19,7 @@ pub(crate) const SPEC: Spec = Spec {
 #[cfg(test)]
 mod tests {
     use crate::linter::context::test_support::up_file;
-    use crate::linter::lint_standalone;
+    use crate::linter::runner::lint_standalone;
     use crate::linter::rule::Rule;
 
     const DOCUMENTED: &str = "-- Purpose: a\n-- Risk: b\n-- Rollback: c\n-- Performance: d\n";
