@@ -369,6 +369,23 @@ pub mod test_support {
         findings
     }
 
+    /// Each finding as `line:column rule: message` and its help, for the rules' snapshots.
+    pub fn rendered(findings: &[Finding]) -> String {
+        findings
+            .iter()
+            .map(|finding| {
+                format!(
+                    "{}:{} {}: {}\n  help: {}\n",
+                    finding.line,
+                    finding.column,
+                    finding.rule,
+                    finding.message,
+                    finding.help.replace('\n', "\n        ")
+                )
+            })
+            .collect()
+    }
+
     /// The findings' (line, column), for compact assertions.
     pub fn positions(findings: &[Finding]) -> Vec<(usize, usize)> {
         findings

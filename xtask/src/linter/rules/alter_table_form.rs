@@ -128,7 +128,7 @@ fn attached_table(definition: Option<&Node>) -> Option<&RangeVar> {
 
 #[cfg(test)]
 mod tests {
-    use crate::linter::context::test_support::{check, positions};
+    use crate::linter::context::test_support::{check, positions, rendered};
     use crate::linter::rule::Rule;
 
     #[test]
@@ -153,6 +153,7 @@ mod tests {
         assert!(findings[0].help.contains("pg_repack"), "{}", findings[0].help);
         assert!(findings[4].message.contains("`events_2026`"));
         assert!(findings[5].message.contains("REFRESH MATERIALIZED VIEW"));
+        insta::assert_snapshot!(rendered(&findings));
     }
 
     #[test]
