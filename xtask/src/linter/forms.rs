@@ -117,32 +117,18 @@ const fn form(
     }
 }
 
-/// Enabling or disabling a trigger: SHARE ROW EXCLUSIVE, catalog only.
-const fn trigger(
+/// A form that changes catalog rows only, under `lock`: enabling or disabling a trigger, a rule
+/// or row security.
+const fn catalog_only(
     subtype: AlterTableType,
     name: &'static str,
+    lock: LockMode,
     example: &'static str,
 ) -> AlterTableForm {
     form(
         subtype,
         name,
-        LockMode::ShareRowExclusive,
-        Effect::CatalogOnly,
-        &[],
-        Example::Runs(example),
-    )
-}
-
-/// Enabling or disabling a rule or row security: ACCESS EXCLUSIVE, catalog only.
-const fn rule(
-    subtype: AlterTableType,
-    name: &'static str,
-    example: &'static str,
-) -> AlterTableForm {
-    form(
-        subtype,
-        name,
-        LockMode::AccessExclusive,
+        lock,
         Effect::CatalogOnly,
         &[],
         Example::Runs(example),

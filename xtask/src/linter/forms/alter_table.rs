@@ -3,12 +3,12 @@
 //! lock on the altered table in PostgreSQL 15, what it does to the rows, where PostgreSQL's
 //! behaviour changed, the safe way when `alter-table-form` reports it, and an example.
 
-use migrations::trace::LockMode::{AccessExclusive, ShareUpdateExclusive};
+use migrations::trace::LockMode::{AccessExclusive, ShareRowExclusive, ShareUpdateExclusive};
 use pg_query::protobuf::AlterTableType as T;
 
 use super::Effect::{Build, CatalogOnly, Conditional, Scan};
 use super::Example::{Internal, ParsesOnly, Runs};
-use super::{form, rewrite, rule, trigger, AlterTableForm};
+use super::{catalog_only, form, rewrite, AlterTableForm};
 use crate::linter::rule::Rule;
 
 const REWRITE_ONLINE: &str = "there is no online form: build the new table beside the old one \
@@ -285,42 +285,18 @@ pub static ALTER_TABLE_FORMS: &[AlterTableForm] = &[
     // CREATE OR REPLACE VIEW replacing a view's options.
     form(
         T::AtReplaceRelOptions, "replace options", AccessExclusive, CatalogOnly, &[], Internal),
-    trigger(
-        T::AtEnableTrig, "ENABLE TRIGGER", "ALTER TABLE fixture ENABLE TRIGGER fixture_trigger"),
-    trigger(
-        T::AtEnableAlwaysTrig,
-        "ENABLE ALWAYS TRIGGER",
-        "ALTER TABLE fixture ENABLE ALWAYS TRIGGER fixture_trigger",
-    ),
-    trigger(
-        T::AtEnableReplicaTrig,
-        "ENABLE REPLICA TRIGGER",
-        "ALTER TABLE fixture ENABLE REPLICA TRIGGER fixture_trigger",
-    ),
-    trigger(
-        T::AtDisableTrig, "DISABLE TRIGGER", "ALTER TABLE fixture DISABLE TRIGGER fixture_trigger"),
-    trigger(
-        T::AtEnableTrigAll, "ENABLE TRIGGER ALL", "ALTER TABLE fixture ENABLE TRIGGER ALL"),
-    trigger(
-        T::AtDisableTrigAll, "DISABLE TRIGGER ALL", "ALTER TABLE fixture DISABLE TRIGGER ALL"),
-    trigger(
-        T::AtEnableTrigUser, "ENABLE TRIGGER USER", "ALTER TABLE fixture ENABLE TRIGGER USER"),
-    trigger(
-        T::AtDisableTrigUser, "DISABLE TRIGGER USER", "ALTER TABLE fixture DISABLE TRIGGER USER"),
-    rule(
-        T::AtEnableRule, "ENABLE RULE", "ALTER TABLE fixture ENABLE RULE fixture_rule"),
-    rule(
-        T::AtEnableAlwaysRule,
-        "ENABLE ALWAYS RULE",
-        "ALTER TABLE fixture ENABLE ALWAYS RULE fixture_rule",
-    ),
-    rule(
-        T::AtEnableReplicaRule,
-        "ENABLE REPLICA RULE",
-        "ALTER TABLE fixture ENABLE REPLICA RULE fixture_rule",
-    ),
-    rule(
-        T::AtDisableRule, "DISABLE RULE", "ALTER TABLE fixture DISABLE RULE fixture_rule"),
+    catalog_only(T::AtEnableTrig, "ENABLE TRIGGER", ShareRowExclusive, "ALTER TABLE fixture ENABLE TRIGGER fixture_trigger"),
+    catalog_only(T::AtEnableAlwaysTrig, "ENABLE ALWAYS TRIGGER", ShareRowExclusive, "ALTER TABLE fixture ENABLE ALWAYS TRIGGER fixture_trigger"),
+    catalog_only(T::AtEnableReplicaTrig, "ENABLE REPLICA TRIGGER", ShareRowExclusive, "ALTER TABLE fixture ENABLE REPLICA TRIGGER fixture_trigger"),
+    catalog_only(T::AtDisableTrig, "DISABLE TRIGGER", ShareRowExclusive, "ALTER TABLE fixture DISABLE TRIGGER fixture_trigger"),
+    catalog_only(T::AtEnableTrigAll, "ENABLE TRIGGER ALL", ShareRowExclusive, "ALTER TABLE fixture ENABLE TRIGGER ALL"),
+    catalog_only(T::AtDisableTrigAll, "DISABLE TRIGGER ALL", ShareRowExclusive, "ALTER TABLE fixture DISABLE TRIGGER ALL"),
+    catalog_only(T::AtEnableTrigUser, "ENABLE TRIGGER USER", ShareRowExclusive, "ALTER TABLE fixture ENABLE TRIGGER USER"),
+    catalog_only(T::AtDisableTrigUser, "DISABLE TRIGGER USER", ShareRowExclusive, "ALTER TABLE fixture DISABLE TRIGGER USER"),
+    catalog_only(T::AtEnableRule, "ENABLE RULE", AccessExclusive, "ALTER TABLE fixture ENABLE RULE fixture_rule"),
+    catalog_only(T::AtEnableAlwaysRule, "ENABLE ALWAYS RULE", AccessExclusive, "ALTER TABLE fixture ENABLE ALWAYS RULE fixture_rule"),
+    catalog_only(T::AtEnableReplicaRule, "ENABLE REPLICA RULE", AccessExclusive, "ALTER TABLE fixture ENABLE REPLICA RULE fixture_rule"),
+    catalog_only(T::AtDisableRule, "DISABLE RULE", AccessExclusive, "ALTER TABLE fixture DISABLE RULE fixture_rule"),
     form(
         T::AtAddInherit,
         "INHERIT",
@@ -355,26 +331,10 @@ pub static ALTER_TABLE_FORMS: &[AlterTableForm] = &[
         &[],
         Runs("ALTER TABLE fixture REPLICA IDENTITY FULL"),
     ),
-    rule(
-        T::AtEnableRowSecurity,
-        "ENABLE ROW LEVEL SECURITY",
-        "ALTER TABLE fixture ENABLE ROW LEVEL SECURITY",
-    ),
-    rule(
-        T::AtDisableRowSecurity,
-        "DISABLE ROW LEVEL SECURITY",
-        "ALTER TABLE fixture DISABLE ROW LEVEL SECURITY",
-    ),
-    rule(
-        T::AtForceRowSecurity,
-        "FORCE ROW LEVEL SECURITY",
-        "ALTER TABLE fixture FORCE ROW LEVEL SECURITY",
-    ),
-    rule(
-        T::AtNoForceRowSecurity,
-        "NO FORCE ROW LEVEL SECURITY",
-        "ALTER TABLE fixture NO FORCE ROW LEVEL SECURITY",
-    ),
+    catalog_only(T::AtEnableRowSecurity, "ENABLE ROW LEVEL SECURITY", AccessExclusive, "ALTER TABLE fixture ENABLE ROW LEVEL SECURITY"),
+    catalog_only(T::AtDisableRowSecurity, "DISABLE ROW LEVEL SECURITY", AccessExclusive, "ALTER TABLE fixture DISABLE ROW LEVEL SECURITY"),
+    catalog_only(T::AtForceRowSecurity, "FORCE ROW LEVEL SECURITY", AccessExclusive, "ALTER TABLE fixture FORCE ROW LEVEL SECURITY"),
+    catalog_only(T::AtNoForceRowSecurity, "NO FORCE ROW LEVEL SECURITY", AccessExclusive, "ALTER TABLE fixture NO FORCE ROW LEVEL SECURITY"),
     form(
         T::AtGenericOptions,
         "OPTIONS",

@@ -251,7 +251,7 @@ pub static STATEMENT_KINDS: &[StatementKind] = &[
 
 /// A statement kind's class, from the table.
 pub fn statement_kind(node: &NodeEnum) -> Class<'_> {
-    let name = kind_name(node);
+    let name = node_name(node);
     match STATEMENT_KINDS.iter().find(|kind| kind.name == name) {
         Some(StatementKind {
             classing: Classing::Always(class),
@@ -340,14 +340,10 @@ fn set_schema(node: &NodeEnum) -> Class<'_> {
     }
 }
 
-/// The parse node's name (`CopyStmt`): the one name every statement kind has.
+/// The parse node's name (`CopyStmt`): the one name every statement kind has. Read from the start
+/// of the node's `Debug` text: the writer refuses everything from the first `(` on, so the rest
+/// of the tree is never formatted.
 pub fn node_name(node: &NodeEnum) -> String {
-    kind_name(node)
-}
-
-/// The variant's name, read from the start of its `Debug` text: the writer refuses everything
-/// from the first `(` on, so the rest of the tree is never formatted.
-fn kind_name(node: &NodeEnum) -> String {
     struct UpToParenthesis(String);
     impl Write for UpToParenthesis {
         fn write_str(&mut self, text: &str) -> fmt::Result {
