@@ -8,6 +8,7 @@ pub mod check_migrations;
 pub mod deploy_db;
 pub mod health_check;
 pub mod import;
+pub mod lint;
 pub mod migrate;
 pub mod new;
 pub mod repair;

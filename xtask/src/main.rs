@@ -30,7 +30,7 @@ fn main() -> ExitCode {
         flags::Command::CheckCompat(args) => commands::check_compat::run(&args),
         flags::Command::HealthCheck(args) => commands::health_check::run(&args),
         flags::Command::Backfill(args) => commands::backfill::run(&args),
-        flags::Command::Lint(args) => linter::run(&args),
+        flags::Command::Lint(args) => commands::lint::run(&args),
         flags::Command::Bench(args) => commands::bench::run(&args),
         flags::Command::Backup(args) => commands::backup::run(&args),
         flags::Command::Restore(args) => commands::restore::run(&args),

@@ -321,6 +321,73 @@ pub fn parameter_columns(sql: &str) -> BTreeMap<i32, ParameterColumn> {
     };
     let mut found = Found::default();
     found.visit(&tree);
+    let mut columns = BTreeMap::new();
+    each_node(&tree, &mut |kind, node| {
+        let placed = match kind {
+            "InsertStmt" => inserted_parameters(node),
+            "UpdateStmt" => updated_parameters(node),
+            "AExpr" if names(&node["name"]) == ["="] => compared_parameters(node, &found),
+            _ => Vec::new(),
+        };
+        for (number, column) in placed {
+            columns.entry(number).or_insert(column);
+        }
+    });
+    columns
+}
+
+fn written(table: &str, column: &str) -> ParameterColumn {
+    ParameterColumn {
+        table: table.to_owned(),
+        column: column.to_owned(),
+        usage: ParameterUse::Written,
+    }
+}
+
+/// The parameters of an `INSERT`'s `VALUES` rows, each with the column it fills.
+fn inserted_parameters(node: &Value) -> Vec<(i32, ParameterColumn)> {
+    let Some(table) = node["relation"]["relname"].as_str() else {
+        return Vec::new();
+    };
+    let targets: Vec<String> = res_target_names(&node["cols"]).collect();
+    let rows = node["select_stmt"]["node"]["SelectStmt"]["values_lists"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice);
+    let mut placed = Vec::new();
+    for row in rows {
+        let items = row["node"]["List"]["items"]
+            .as_array()
+            .map_or(&[][..], Vec::as_slice);
+        for (item, target) in items.iter().zip(&targets) {
+            if let Some(number) = parameter_number(item) {
+                placed.push((number, written(table, target)));
+            }
+        }
+    }
+    placed
+}
+
+/// The parameters of an `UPDATE`'s `SET`, each with the column it sets.
+fn updated_parameters(node: &Value) -> Vec<(i32, ParameterColumn)> {
+    let Some(table) = node["relation"]["relname"].as_str() else {
+        return Vec::new();
+    };
+    node["target_list"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice)
+        .iter()
+        .filter_map(|target| {
+            let target = &target["node"]["ResTarget"];
+            let column = target["name"].as_str()?;
+            let number = parameter_number(&target["val"])?;
+            Some((number, written(table, column)))
+        })
+        .collect()
+}
+
+/// The parameter of `column = $n` (either way round), with the column it is compared with. An
+/// unqualified column is placed only when the query names one table.
+fn compared_parameters(node: &Value, found: &Found) -> Vec<(i32, ParameterColumn)> {
     let only_table = (found.relations.len() == 1)
         .then(|| found.relations.keys().next().cloned())
         .flatten();
@@ -337,65 +404,14 @@ pub fn parameter_columns(sql: &str) -> BTreeMap<i32, ParameterColumn> {
             usage: ParameterUse::Compared,
         })
     };
-    let written = |table: &str, column: &str| ParameterColumn {
-        table: table.to_owned(),
-        column: column.to_owned(),
-        usage: ParameterUse::Written,
-    };
-    let mut columns = BTreeMap::new();
-    each_node(&tree, &mut |kind, node| match kind {
-        "InsertStmt" => {
-            let Some(table) = node["relation"]["relname"].as_str() else {
-                return;
-            };
-            let targets: Vec<String> = res_target_names(&node["cols"]).collect();
-            let rows = node["select_stmt"]["node"]["SelectStmt"]["values_lists"]
-                .as_array()
-                .map_or(&[][..], Vec::as_slice);
-            for row in rows {
-                let items = row["node"]["List"]["items"]
-                    .as_array()
-                    .map_or(&[][..], Vec::as_slice);
-                for (item, target) in items.iter().zip(&targets) {
-                    if let Some(number) = parameter_number(item) {
-                        columns
-                            .entry(number)
-                            .or_insert_with(|| written(table, target));
-                    }
-                }
-            }
-        }
-        "UpdateStmt" => {
-            let Some(table) = node["relation"]["relname"].as_str() else {
-                return;
-            };
-            for target in node["target_list"]
-                .as_array()
-                .map_or(&[][..], Vec::as_slice)
-            {
-                let target = &target["node"]["ResTarget"];
-                if let (Some(column), Some(number)) =
-                    (target["name"].as_str(), parameter_number(&target["val"]))
-                {
-                    columns
-                        .entry(number)
-                        .or_insert_with(|| written(table, column));
-                }
-            }
-        }
-        "AExpr" if names(&node["name"]) == ["="] => {
-            for (one, other) in [("lexpr", "rexpr"), ("rexpr", "lexpr")] {
-                if let (Some(number), Some(column)) = (
-                    parameter_number(&node[one]),
-                    node[other]["node"].get("ColumnRef").and_then(&column_of),
-                ) {
-                    columns.entry(number).or_insert(column);
-                }
-            }
-        }
-        _ => {}
-    });
-    columns
+    [("lexpr", "rexpr"), ("rexpr", "lexpr")]
+        .into_iter()
+        .filter_map(|(one, other)| {
+            let number = parameter_number(&node[one])?;
+            let column = node[other]["node"].get("ColumnRef").and_then(&column_of)?;
+            Some((number, column))
+        })
+        .collect()
 }
 
 /// `$n` in a serialized expression node, through a cast.
@@ -464,126 +480,4 @@ pub mod test_support {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::test_support::application;
-    use super::*;
-
-    fn known(table: &str, column: &str) -> bool {
-        matches!(
-            (table, column),
-            ("tickets", "title" | "id") | ("queue_agents", "user_id")
-        )
-    }
-
-    #[test]
-    fn places_parameters_in_the_columns_they_feed() {
-        let placed = |sql: &str| -> Vec<(i32, String)> {
-            parameter_columns(sql)
-                .into_iter()
-                .map(|(number, place)| {
-                    let usage = match place.usage {
-                        ParameterUse::Written => "<-",
-                        ParameterUse::Compared => "=",
-                    };
-                    (number, format!("{}.{} {usage}", place.table, place.column))
-                })
-                .collect()
-        };
-        assert_eq!(
-            placed("INSERT INTO users (email, role) VALUES ($1, $2::text) RETURNING id"),
-            vec![(1, "users.email <-".into()), (2, "users.role <-".into())]
-        );
-        assert_eq!(
-            placed("UPDATE tickets t SET status = $2 WHERE t.id = $1 AND $3 = assignee_id"),
-            vec![
-                (1, "tickets.id =".into()),
-                (2, "tickets.status <-".into()),
-                (3, "tickets.assignee_id =".into())
-            ]
-        );
-        assert_eq!(
-            placed("SELECT 1 FROM a JOIN b ON b.a_id = a.id WHERE name = $1 AND b.x = $2"),
-            vec![(2, "b.x =".into())],
-            "an unqualified column among two tables is not placed"
-        );
-    }
-
-    #[test]
-    fn resolves_aliases_and_unqualified_columns() {
-        let app = application(&[
-            "SELECT t.id, title, user_id FROM tickets t\n JOIN queue_agents qa ON qa.queue_id = t.queue_id",
-        ]);
-        let query = &app.queries()[0];
-        assert_eq!(
-            query.first_line,
-            "SELECT t.id, title, user_id FROM tickets t ..."
-        );
-        assert_eq!(query.relation("tickets"), Some(Access::Reads));
-        assert_eq!(query.column("tickets", "title", known), Some(Access::Reads));
-        assert_eq!(
-            query.column("queue_agents", "queue_id", known),
-            Some(Access::Reads)
-        );
-        // The catalog places `user_id` on queue_agents only; `title` is not queue_agents'.
-        assert_eq!(query.column("tickets", "user_id", known), None);
-        assert_eq!(query.column("queue_agents", "title", known), None);
-        // Unknown to the catalog: every table of the query may have it.
-        let unknown = |_: &str, _: &str| false;
-        assert_eq!(
-            query.column("queue_agents", "title", unknown),
-            Some(Access::Reads)
-        );
-        assert_eq!(query.column("users", "title", unknown), None);
-    }
-
-    #[test]
-    fn reads_writes_stars_functions_and_ctes() {
-        let app = application(&[
-            "INSERT INTO tickets (title, queue_id) VALUES ($1, lower($2)) RETURNING id",
-            "WITH recent AS (SELECT * FROM comments) UPDATE tickets SET status = 'x' FROM recent r WHERE r.ticket_id = tickets.id",
-            "INSERT INTO users VALUES ($1)",
-        ]);
-        let [insert, update, bare] = app.queries() else {
-            panic!("three queries")
-        };
-        assert_eq!(insert.relation("tickets"), Some(Access::Writes));
-        assert_eq!(
-            insert.column("tickets", "title", known),
-            Some(Access::Writes)
-        );
-        assert_eq!(insert.column("tickets", "id", known), Some(Access::Reads));
-        assert!(insert.calls("lower"));
-        assert!(insert.inserts_without("tickets", "status"));
-        assert!(!insert.inserts_without("tickets", "title"));
-        assert_eq!(update.relation("recent"), None);
-        assert_eq!(update.relation("comments"), Some(Access::Reads));
-        assert_eq!(
-            update.column("comments", "body", known),
-            Some(Access::Reads)
-        );
-        assert_eq!(
-            update.column("tickets", "status", known),
-            Some(Access::Writes)
-        );
-        assert!(!bare.inserts_without("users", "email"));
-        assert_eq!(bare.column("users", "email", known), Some(Access::Writes));
-    }
-
-    #[test]
-    fn finds_the_nearest_sqlx_folder_or_none() {
-        let dir = tempfile::tempdir().unwrap();
-        let migrations = dir.path().join("migrations/sql");
-        std::fs::create_dir_all(&migrations).unwrap();
-        assert!(Application::find(&migrations).is_none());
-        std::fs::create_dir(dir.path().join(".sqlx")).unwrap();
-        std::fs::write(
-            dir.path().join(".sqlx/query-1.json"),
-            r#"{"query": "SELECT title FROM tickets", "describe": {"columns": []}}"#,
-        )
-        .unwrap();
-        std::fs::write(dir.path().join(".sqlx/query-2.json"), "not json").unwrap();
-        let app = Application::find(&migrations).expect("the .sqlx two folders up");
-        assert_eq!(app.queries().len(), 1);
-        assert_eq!(app.queries()[0].file, ".sqlx/query-1.json");
-    }
-}
+mod tests;

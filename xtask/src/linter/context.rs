@@ -357,7 +357,7 @@ pub mod test_support {
         }
         let mut findings = Vec::new();
         for statement in &parsed.statements {
-            findings.extend(crate::linter::check_statement(
+            findings.extend(crate::linter::runner::check_statement(
                 statement,
                 &mut context,
                 &[rule],
@@ -367,6 +367,23 @@ pub mod test_support {
             findings.extend(check(&context));
         }
         findings
+    }
+
+    /// Each finding as `line:column rule: message` and its help, for the rules' snapshots.
+    pub fn rendered(findings: &[Finding]) -> String {
+        findings
+            .iter()
+            .map(|finding| {
+                format!(
+                    "{}:{} {}: {}\n  help: {}\n",
+                    finding.line,
+                    finding.column,
+                    finding.rule,
+                    finding.message,
+                    finding.help.replace('\n', "\n        ")
+                )
+            })
+            .collect()
     }
 
     /// The findings' (line, column), for compact assertions.

@@ -1,56 +1,26 @@
-//! What every statement form does to a busy database, in two tables: each `ALTER TABLE`
-//! sub-command (every [`AlterTableType`], matched exhaustively so a new one in `pg_query` fails to
-//! compile here), and each kind of statement. Rules look a form up instead of listing the forms
-//! they know, so a form nobody wrote a rule for is reported as unknown, never called safe.
+//! What every statement form does to a busy database, in two tables of data: each `ALTER TABLE`
+//! sub-command (`forms/alter_table.rs`, one row per [`AlterTableType`]; a test fails when
+//! `pg_query` adds one), and each kind of statement (`forms/statements.rs`). Rules look a form up
+//! instead of listing the forms they know, so a form nobody wrote a rule for is reported as
+//! unknown, never called safe.
 //!
 //! Lock levels are PostgreSQL 15's (`AlterTableGetLockLevel` in `tablecmds.c`, and the ALTER
-//! TABLE page of the manual). Each form the parser can produce has an example that runs on
-//! PostgreSQL 15 against [`FIXTURE`], so a test can check the table against what the server
-//! really locks and rewrites.
+//! TABLE page of the manual), in the library's [`LockMode`], the one the trace reports. Each form
+//! the parser can produce has an example that runs on PostgreSQL 15 against [`FIXTURE`], so a test
+//! can check the table against what the server really locks and rewrites.
+
+mod alter_table;
+mod statements;
+#[cfg(test)]
+mod tests;
 
 use std::fmt;
-use std::sync::OnceLock;
 
-use pg_query::protobuf::{AlterTableType, ObjectType, RangeVar};
-use pg_query::NodeEnum;
+use migrations::trace::LockMode;
+use pg_query::protobuf::AlterTableType;
 
 use super::rule::Rule;
-
-/// A table lock mode an `ALTER TABLE` form takes, weakest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-#[allow(
-    clippy::enum_variant_names,
-    reason = "PostgreSQL's own names for its lock modes"
-)]
-pub enum Lock {
-    /// Blocks other schema changes and VACUUM; reads and writes go on.
-    ShareUpdateExclusive,
-    /// Blocks writes; reads go on.
-    ShareRowExclusive,
-    /// Blocks everything, reads included.
-    AccessExclusive,
-}
-
-impl Lock {
-    /// What the running application cannot do while the lock is held.
-    pub fn blocks(self) -> Option<&'static str> {
-        match self {
-            Lock::ShareUpdateExclusive => None,
-            Lock::ShareRowExclusive => Some("writes"),
-            Lock::AccessExclusive => Some("reads and writes"),
-        }
-    }
-}
-
-impl fmt::Display for Lock {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Lock::ShareUpdateExclusive => "SHARE UPDATE EXCLUSIVE",
-            Lock::ShareRowExclusive => "SHARE ROW EXCLUSIVE",
-            Lock::AccessExclusive => "ACCESS EXCLUSIVE",
-        })
-    }
-}
+pub use statements::{node_name, statement_kind, Class};
 
 /// What a form does to the table's data while it holds its lock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,7 +80,7 @@ pub struct AlterTableForm {
     /// As written, for messages: `SET TABLESPACE`.
     pub name: &'static str,
     /// On the altered table, in PostgreSQL 15.
-    pub lock: Lock,
+    pub lock: LockMode,
     pub effect: Effect,
     /// Where PostgreSQL's behaviour changed, newest last.
     pub notes: &'static [&'static str],
@@ -120,10 +90,69 @@ pub struct AlterTableForm {
 }
 
 impl AlterTableForm {
-    /// Holds a lock that blocks the application while it reads or writes every row.
+    /// Holds a lock that blocks the application's writes while it reads or writes every row.
     pub fn blocks_while_working(&self) -> bool {
         matches!(self.effect, Effect::Scan | Effect::Rewrite | Effect::Build)
-            && self.lock.blocks().is_some()
+            && self.lock.blocks().writes
+    }
+}
+
+/// A row of the `ALTER TABLE` table with no safe way to name.
+const fn form(
+    subtype: AlterTableType,
+    name: &'static str,
+    lock: LockMode,
+    effect: Effect,
+    notes: &'static [&'static str],
+    example: Example,
+) -> AlterTableForm {
+    AlterTableForm {
+        subtype,
+        name,
+        lock,
+        effect,
+        notes,
+        safe_way: None,
+        example,
+    }
+}
+
+/// A form that changes catalog rows only, under `lock`: enabling or disabling a trigger, a rule
+/// or row security.
+const fn catalog_only(
+    subtype: AlterTableType,
+    name: &'static str,
+    lock: LockMode,
+    example: &'static str,
+) -> AlterTableForm {
+    form(
+        subtype,
+        name,
+        lock,
+        Effect::CatalogOnly,
+        &[],
+        Example::Runs(example),
+    )
+}
+
+/// A form that rewrites the table under ACCESS EXCLUSIVE, and the way around it.
+const fn rewrite(
+    subtype: AlterTableType,
+    name: &'static str,
+    notes: &'static [&'static str],
+    safe_way: &'static str,
+    example: Example,
+) -> AlterTableForm {
+    AlterTableForm {
+        safe_way: Some(safe_way),
+        ..form(
+            subtype,
+            name,
+            LockMode::AccessExclusive,
+            Effect::Rewrite,
+            notes,
+            example,
+        )
     }
 }
 
@@ -157,13 +186,7 @@ CREATE FOREIGN TABLE remote (id int) SERVER fixture_server;
 
 /// Every `ALTER TABLE` form, in the enum's order.
 pub fn alter_table_forms() -> &'static [AlterTableForm] {
-    static FORMS: OnceLock<Vec<AlterTableForm>> = OnceLock::new();
-    FORMS.get_or_init(|| {
-        (0..)
-            .map_while(|value| AlterTableType::try_from(value).ok())
-            .filter_map(describe)
-            .collect()
-    })
+    alter_table::ALTER_TABLE_FORMS
 }
 
 /// The form of `subtype`; `None` only for the protobuf's `Undefined` placeholder.
@@ -171,562 +194,6 @@ pub fn alter_table_form(subtype: AlterTableType) -> Option<&'static AlterTableFo
     alter_table_forms()
         .iter()
         .find(|form| form.subtype == subtype)
-}
-
-const REWRITE_ONLINE: &str = "there is no online form: build the new table beside the old one \
-     (`CREATE TABLE new (LIKE old INCLUDING ALL)` with the new property), copy the rows in batches \
-     while a trigger keeps it current, then swap the names; or run it with \
-     `-- xtask: maintenance-window`";
-
-/// The table itself: one arm per sub-command, so a new one fails to compile until described.
-fn describe(subtype: AlterTableType) -> Option<AlterTableForm> {
-    use AlterTableType as T;
-    use Effect::{Build, CatalogOnly, Conditional, Rewrite, Scan};
-    use Example::{Internal, ParsesOnly, Runs};
-    use Lock::{AccessExclusive, ShareRowExclusive, ShareUpdateExclusive};
-
-    let form = |name, lock, effect, notes, example| AlterTableForm {
-        subtype,
-        name,
-        lock,
-        effect,
-        notes,
-        safe_way: None,
-        example,
-    };
-    let trigger = |name, example| form(name, ShareRowExclusive, CatalogOnly, &[], Runs(example));
-    let rule = |name, example| form(name, AccessExclusive, CatalogOnly, &[], Runs(example));
-    let row_security = rule;
-    let rewrite = |name, notes, safe_way, example| AlterTableForm {
-        safe_way: Some(safe_way),
-        ..form(name, AccessExclusive, Rewrite, notes, example)
-    };
-    Some(match subtype {
-        T::Undefined => return None,
-        T::AtAddColumn => form(
-            "ADD COLUMN",
-            AccessExclusive,
-            Conditional(&[
-                Rule::AddColumnVolatileDefault,
-                Rule::AddRequiredColumn,
-                Rule::AddSerialColumn,
-            ]),
-            &["11: a column with a non-volatile default no longer rewrites the table"],
-            Runs("ALTER TABLE fixture ADD COLUMN x int"),
-        ),
-        // CREATE OR REPLACE VIEW adding columns at the end of a view.
-        T::AtAddColumnToView => form("ADD COLUMN (view)", AccessExclusive, CatalogOnly, &[], Internal),
-        T::AtColumnDefault => form(
-            "ALTER COLUMN ... SET/DROP DEFAULT",
-            AccessExclusive,
-            CatalogOnly,
-            &[],
-            Runs("ALTER TABLE fixture ALTER COLUMN d SET DEFAULT 2"),
-        ),
-        // Defaults copied by CREATE TABLE ... LIKE.
-        T::AtCookedColumnDefault => form("cooked default", AccessExclusive, CatalogOnly, &[], Internal),
-        T::AtDropNotNull => form(
-            "ALTER COLUMN ... DROP NOT NULL",
-            AccessExclusive,
-            CatalogOnly,
-            &[],
-            Runs("ALTER TABLE fixture ALTER COLUMN e DROP NOT NULL"),
-        ),
-        T::AtSetNotNull => form(
-            "ALTER COLUMN ... SET NOT NULL",
-            AccessExclusive,
-            Conditional(&[Rule::SetNotNull]),
-            &["12: the scan is skipped when a validated CHECK (column IS NOT NULL) proves it"],
-            Runs("ALTER TABLE fixture ALTER COLUMN a SET NOT NULL"),
-        ),
-        T::AtSetExpression => rewrite(
-            "ALTER COLUMN ... SET EXPRESSION",
-            &["17: new; recomputes the stored generated column in every row"],
-            REWRITE_ONLINE,
-            ParsesOnly("ALTER TABLE fixture ALTER COLUMN g SET EXPRESSION AS (a * 3)"),
-        ),
-        T::AtDropExpression => form(
-            "ALTER COLUMN ... DROP EXPRESSION",
-            AccessExclusive,
-            CatalogOnly,
-            &["13: new; the stored values stay as plain values"],
-            Runs("ALTER TABLE fixture ALTER COLUMN g DROP EXPRESSION"),
-        ),
-        T::AtSetStatistics => form(
-            "ALTER COLUMN ... SET STATISTICS",
-            ShareUpdateExclusive,
-            CatalogOnly,
-            &[],
-            Runs("ALTER TABLE fixture ALTER COLUMN a SET STATISTICS 500"),
-        ),
-        T::AtSetOptions => form(
-            "ALTER COLUMN ... SET (...)",
-            ShareUpdateExclusive,
-            CatalogOnly,
-            &[],
-            Runs("ALTER TABLE fixture ALTER COLUMN a SET (n_distinct = 100)"),
-        ),
-        T::AtResetOptions => form(
-            "ALTER COLUMN ... RESET (...)",
-            ShareUpdateExclusive,
-            CatalogOnly,
-            &[],
-            Runs("ALTER TABLE fixture ALTER COLUMN a RESET (n_distinct)"),
-        ),
-        T::AtSetStorage => form(
-            "ALTER COLUMN ... SET STORAGE",
-            AccessExclusive,
-            CatalogOnly,
-            &["existing values keep their storage; only new values follow it"],
-            Runs("ALTER TABLE fixture ALTER COLUMN b SET STORAGE EXTERNAL"),
-        ),
-        T::AtSetCompression => form(
-            "ALTER COLUMN ... SET COMPRESSION",
-            AccessExclusive,
-            CatalogOnly,
-            &["14: new; existing values are not recompressed"],
-            Runs("ALTER TABLE fixture ALTER COLUMN b SET COMPRESSION pglz"),
-        ),
-        T::AtDropColumn => form(
-            "DROP COLUMN",
-            AccessExclusive,
-            Conditional(&[Rule::DropColumn]),
-            &[],
-            Runs("ALTER TABLE fixture DROP COLUMN c"),
-        ),
-        // ADD PRIMARY KEY / UNIQUE after parse analysis.
-        T::AtAddIndex => form("ADD INDEX", AccessExclusive, Build, &[], Internal),
-        // Indexes rebuilt after ALTER COLUMN TYPE.
-        T::AtReAddIndex => form("re-add index", AccessExclusive, Build, &[], Internal),
-        T::AtAddConstraint => form(
-            "ADD CONSTRAINT",
-            AccessExclusive,
-            // `alter-table-form` itself takes EXCLUDE, which builds its index under the lock.
-            Conditional(&[
-                Rule::AddForeignKey,
-                Rule::AddCheckConstraint,
-                Rule::AddUniqueConstraint,
-                Rule::AddPrimaryKey,
-                Rule::SetNotNull,
-                Rule::AlterTableForm,
-            ]),
-            &[
-                "9.1: FOREIGN KEY takes SHARE ROW EXCLUSIVE on both tables, not ACCESS EXCLUSIVE",
-                "9.2: CHECK ... NOT VALID, validated later under SHARE UPDATE EXCLUSIVE",
-            ],
-            Runs("ALTER TABLE fixture ADD CONSTRAINT fixture_b_present CHECK (b IS NOT NULL)"),
-        ),
-        // Constraints re-added after ALTER COLUMN TYPE.
-        T::AtReAddConstraint => form("re-add constraint", AccessExclusive, Scan, &[], Internal),
-        T::AtReAddDomainConstraint => {
-            form("re-add domain constraint", AccessExclusive, Scan, &[], Internal)
-        }
-        T::AtAlterConstraint => form(
-            "ALTER CONSTRAINT",
-            AccessExclusive,
-            CatalogOnly,
-            &["18: also ENFORCED / NOT ENFORCED and INHERIT / NO INHERIT"],
-            Runs("ALTER TABLE child ALTER CONSTRAINT child_parent_fkey DEFERRABLE"),
-        ),
-        T::AtValidateConstraint => form(
-            "VALIDATE CONSTRAINT",
-            ShareUpdateExclusive,
-            Scan,
-            &["9.4: SHARE UPDATE EXCLUSIVE: reads and writes go on during the scan"],
-            Runs("ALTER TABLE fixture VALIDATE CONSTRAINT fixture_a_positive"),
-        ),
-        // ADD CONSTRAINT ... USING INDEX after parse analysis.
-        T::AtAddIndexConstraint => {
-            form("ADD CONSTRAINT ... USING INDEX", AccessExclusive, CatalogOnly, &[], Internal)
-        }
-        T::AtDropConstraint => form(
-            "DROP CONSTRAINT",
-            AccessExclusive,
-            CatalogOnly,
-            &[],
-            Runs("ALTER TABLE fixture DROP CONSTRAINT fixture_a_positive"),
-        ),
-        // Comments kept across ALTER COLUMN TYPE.
-        T::AtReAddComment => form("re-add comment", AccessExclusive, CatalogOnly, &[], Internal),
-        T::AtAlterColumnType => form(
-            "ALTER COLUMN ... TYPE",
-            AccessExclusive,
-            Conditional(&[Rule::ChangeColumnType]),
-            &["9.2: binary-coercible changes (varchar(n) to text or a longer varchar) no longer rewrite"],
-            Runs("ALTER TABLE fixture ALTER COLUMN p TYPE bigint"),
-        ),
-        T::AtAlterColumnGenericOptions => form(
-            "ALTER COLUMN ... OPTIONS",
-            AccessExclusive,
-            CatalogOnly,
-            &[],
-            Runs("ALTER FOREIGN TABLE remote ALTER COLUMN id OPTIONS (ADD column_name 'remote_id')"),
-        ),
-        T::AtChangeOwner => form(
-            "OWNER TO",
-            AccessExclusive,
-            CatalogOnly,
-            &[],
-            Runs("ALTER TABLE fixture OWNER TO CURRENT_USER"),
-        ),
-        T::AtClusterOn => form(
-            "CLUSTER ON",
-            ShareUpdateExclusive,
-            CatalogOnly,
-            &["marks the index for a later CLUSTER; moves no rows"],
-            Runs("ALTER TABLE fixture CLUSTER ON fixture_a_idx"),
-        ),
-        T::AtDropCluster => form(
-            "SET WITHOUT CLUSTER",
-            ShareUpdateExclusive,
-            CatalogOnly,
-            &[],
-            Runs("ALTER TABLE fixture SET WITHOUT CLUSTER"),
-        ),
-        T::AtSetLogged => rewrite(
-            "SET LOGGED",
-            &["9.5: new; writes the whole table to the WAL"],
-            REWRITE_ONLINE,
-            Runs("ALTER TABLE scratch SET LOGGED"),
-        ),
-        T::AtSetUnLogged => rewrite(
-            "SET UNLOGGED",
-            &["9.5: new"],
-            REWRITE_ONLINE,
-            Runs("ALTER TABLE fixture SET UNLOGGED"),
-        ),
-        T::AtDropOids => form(
-            "SET WITHOUT OIDS",
-            AccessExclusive,
-            CatalogOnly,
-            &["12: tables have no OIDs any more; accepted and does nothing"],
-            Runs("ALTER TABLE fixture SET WITHOUT OIDS"),
-        ),
-        T::AtSetAccessMethod => rewrite(
-            "SET ACCESS METHOD",
-            &["15: new"],
-            REWRITE_ONLINE,
-            Runs("ALTER TABLE fixture SET ACCESS METHOD heap"),
-        ),
-        // The fixture cannot create a tablespace (that needs a directory on the server), so the
-        // example names the one the table is in: PostgreSQL takes the lock and copies nothing.
-        T::AtSetTableSpace => rewrite(
-            "SET TABLESPACE",
-            &["copies every file of the table and its TOAST table; indexes move with ALTER INDEX"],
-            "copy without the lock: `pg_repack --tablespace`, or a new table created in the \
-             tablespace, filled in batches and swapped in; or run it with \
-             `-- xtask: maintenance-window`",
-            Runs("ALTER TABLE fixture SET TABLESPACE pg_default"),
-        ),
-        T::AtSetRelOptions => form(
-            "SET (storage parameters)",
-            ShareUpdateExclusive,
-            CatalogOnly,
-            &[
-                "9.5: most table parameters (fillfactor, autovacuum_*) take SHARE UPDATE EXCLUSIVE; \
-                 user_catalog_table and view options still take ACCESS EXCLUSIVE",
-            ],
-            Runs("ALTER TABLE fixture SET (fillfactor = 70)"),
-        ),
-        T::AtResetRelOptions => form(
-            "RESET (storage parameters)",
-            ShareUpdateExclusive,
-            CatalogOnly,
-            &["as SET (...)"],
-            Runs("ALTER TABLE fixture RESET (fillfactor)"),
-        ),
-        // CREATE OR REPLACE VIEW replacing a view's options.
-        T::AtReplaceRelOptions => form("replace options", AccessExclusive, CatalogOnly, &[], Internal),
-        T::AtEnableTrig => trigger("ENABLE TRIGGER", "ALTER TABLE fixture ENABLE TRIGGER fixture_trigger"),
-        T::AtEnableAlwaysTrig => trigger(
-            "ENABLE ALWAYS TRIGGER",
-            "ALTER TABLE fixture ENABLE ALWAYS TRIGGER fixture_trigger",
-        ),
-        T::AtEnableReplicaTrig => trigger(
-            "ENABLE REPLICA TRIGGER",
-            "ALTER TABLE fixture ENABLE REPLICA TRIGGER fixture_trigger",
-        ),
-        T::AtDisableTrig => trigger("DISABLE TRIGGER", "ALTER TABLE fixture DISABLE TRIGGER fixture_trigger"),
-        T::AtEnableTrigAll => trigger("ENABLE TRIGGER ALL", "ALTER TABLE fixture ENABLE TRIGGER ALL"),
-        T::AtDisableTrigAll => trigger("DISABLE TRIGGER ALL", "ALTER TABLE fixture DISABLE TRIGGER ALL"),
-        T::AtEnableTrigUser => trigger("ENABLE TRIGGER USER", "ALTER TABLE fixture ENABLE TRIGGER USER"),
-        T::AtDisableTrigUser => trigger("DISABLE TRIGGER USER", "ALTER TABLE fixture DISABLE TRIGGER USER"),
-        T::AtEnableRule => rule("ENABLE RULE", "ALTER TABLE fixture ENABLE RULE fixture_rule"),
-        T::AtEnableAlwaysRule => rule(
-            "ENABLE ALWAYS RULE",
-            "ALTER TABLE fixture ENABLE ALWAYS RULE fixture_rule",
-        ),
-        T::AtEnableReplicaRule => rule(
-            "ENABLE REPLICA RULE",
-            "ALTER TABLE fixture ENABLE REPLICA RULE fixture_rule",
-        ),
-        T::AtDisableRule => rule("DISABLE RULE", "ALTER TABLE fixture DISABLE RULE fixture_rule"),
-        T::AtAddInherit => form(
-            "INHERIT",
-            AccessExclusive,
-            CatalogOnly,
-            &["the parent is locked SHARE UPDATE EXCLUSIVE; queries on it see the child's rows at once"],
-            Runs("ALTER TABLE orphan INHERIT parent"),
-        ),
-        T::AtDropInherit => form(
-            "NO INHERIT",
-            AccessExclusive,
-            CatalogOnly,
-            &[],
-            Runs("ALTER TABLE heir NO INHERIT parent"),
-        ),
-        T::AtAddOf => form(
-            "OF type",
-            AccessExclusive,
-            CatalogOnly,
-            &[],
-            Runs("ALTER TABLE untyped OF fixture_row"),
-        ),
-        T::AtDropOf => form("NOT OF", AccessExclusive, CatalogOnly, &[], Runs("ALTER TABLE typed NOT OF")),
-        T::AtReplicaIdentity => form(
-            "REPLICA IDENTITY",
-            AccessExclusive,
-            CatalogOnly,
-            &[],
-            Runs("ALTER TABLE fixture REPLICA IDENTITY FULL"),
-        ),
-        T::AtEnableRowSecurity => row_security(
-            "ENABLE ROW LEVEL SECURITY",
-            "ALTER TABLE fixture ENABLE ROW LEVEL SECURITY",
-        ),
-        T::AtDisableRowSecurity => row_security(
-            "DISABLE ROW LEVEL SECURITY",
-            "ALTER TABLE fixture DISABLE ROW LEVEL SECURITY",
-        ),
-        T::AtForceRowSecurity => row_security(
-            "FORCE ROW LEVEL SECURITY",
-            "ALTER TABLE fixture FORCE ROW LEVEL SECURITY",
-        ),
-        T::AtNoForceRowSecurity => row_security(
-            "NO FORCE ROW LEVEL SECURITY",
-            "ALTER TABLE fixture NO FORCE ROW LEVEL SECURITY",
-        ),
-        T::AtGenericOptions => form(
-            "OPTIONS",
-            AccessExclusive,
-            CatalogOnly,
-            &[],
-            Runs("ALTER FOREIGN TABLE remote OPTIONS (ADD table_name 'elsewhere')"),
-        ),
-        T::AtAttachPartition => AlterTableForm {
-            safe_way: Some(
-                "before attaching, add a CHECK constraint that matches the partition bound to the \
-                 table being attached (NOT VALID, then VALIDATE CONSTRAINT): PostgreSQL then skips \
-                 the scan; acknowledge with `-- xtask: allow alter-table-form -- bound proven by CHECK`",
-            ),
-            ..form(
-                "ATTACH PARTITION",
-                ShareUpdateExclusive,
-                Scan,
-                &[
-                    "12: SHARE UPDATE EXCLUSIVE on the parent (was ACCESS EXCLUSIVE)",
-                    "the attached table is locked ACCESS EXCLUSIVE and scanned unless a validated \
-                     CHECK implies its bound; a DEFAULT partition is scanned too",
-                ],
-                Runs(
-                    "ALTER TABLE measurements ATTACH PARTITION measurements_2027 \
-                     FOR VALUES FROM ('2027-01-01') TO ('2028-01-01')",
-                ),
-            )
-        },
-        T::AtDetachPartition => form(
-            "DETACH PARTITION",
-            AccessExclusive,
-            CatalogOnly,
-            &["14: DETACH PARTITION CONCURRENTLY takes SHARE UPDATE EXCLUSIVE (outside a transaction)"],
-            Runs("ALTER TABLE measurements DETACH PARTITION measurements_2026"),
-        ),
-        // Needs a DETACH ... CONCURRENTLY that was interrupted, which no fixture can leave behind.
-        T::AtDetachPartitionFinalize => form(
-            "DETACH PARTITION ... FINALIZE",
-            ShareUpdateExclusive,
-            CatalogOnly,
-            &["14: new"],
-            ParsesOnly("ALTER TABLE measurements DETACH PARTITION measurements_2026 FINALIZE"),
-        ),
-        T::AtAddIdentity => form(
-            "ALTER COLUMN ... ADD GENERATED AS IDENTITY",
-            AccessExclusive,
-            CatalogOnly,
-            &["10: new"],
-            Runs("ALTER TABLE counters ALTER COLUMN n ADD GENERATED BY DEFAULT AS IDENTITY"),
-        ),
-        T::AtSetIdentity => form(
-            "ALTER COLUMN ... SET GENERATED / sequence options",
-            AccessExclusive,
-            CatalogOnly,
-            &["10: new"],
-            Runs("ALTER TABLE fixture ALTER COLUMN i SET GENERATED ALWAYS"),
-        ),
-        T::AtDropIdentity => form(
-            "ALTER COLUMN ... DROP IDENTITY",
-            AccessExclusive,
-            CatalogOnly,
-            &["10: new"],
-            Runs("ALTER TABLE fixture ALTER COLUMN i DROP IDENTITY"),
-        ),
-        // Extended statistics rebuilt after ALTER COLUMN TYPE.
-        T::AtReAddStatistics => {
-            form("re-add statistics", ShareUpdateExclusive, CatalogOnly, &["14: new"], Internal)
-        }
-    })
-}
-
-/// What a kind of statement means for a migration's risk.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Class<'a> {
-    /// Changes catalog rows only, or reads: safe on objects that already exist.
-    Safe,
-    /// Decided per statement by these rules.
-    Rules(&'static [Rule]),
-    /// Locks or changes an existing object in a way no dedicated rule covers.
-    Risky {
-        reason: &'static str,
-        /// The relation it works on, when there is one: on a relation this migration created
-        /// it is harmless.
-        relation: Option<&'a RangeVar>,
-    },
-    /// Not in the table.
-    Unknown,
-}
-
-/// A statement kind's class and its name (the parse node's).
-pub fn statement_kind(node: &NodeEnum) -> Class<'_> {
-    use NodeEnum as N;
-    let class = match node {
-        N::CreateStmt(_)
-        | N::CreateTableAsStmt(_)
-        | N::ViewStmt(_)
-        | N::CreateFunctionStmt(_)
-        | N::AlterFunctionStmt(_)
-        | N::CreateTrigStmt(_)
-        | N::CreatePolicyStmt(_)
-        | N::AlterPolicyStmt(_)
-        | N::CreateExtensionStmt(_)
-        | N::CreateSchemaStmt(_)
-        | N::CreateSeqStmt(_)
-        | N::AlterSeqStmt(_)
-        | N::CreateEnumStmt(_)
-        | N::CompositeTypeStmt(_)
-        | N::CreateDomainStmt(_)
-        | N::CreateRangeStmt(_)
-        | N::DefineStmt(_)
-        | N::CreateCastStmt(_)
-        | N::CreateOpClassStmt(_)
-        | N::CreateOpFamilyStmt(_)
-        | N::CreateConversionStmt(_)
-        | N::CreateTransformStmt(_)
-        | N::CreateStatsStmt(_)
-        | N::AlterStatsStmt(_)
-        | N::CreateEventTrigStmt(_)
-        | N::AlterEventTrigStmt(_)
-        | N::CreateForeignTableStmt(_)
-        | N::CreateFdwStmt(_)
-        | N::CreateForeignServerStmt(_)
-        | N::CreateUserMappingStmt(_)
-        | N::CreatePlangStmt(_)
-        | N::CommentStmt(_)
-        | N::SecLabelStmt(_)
-        | N::GrantStmt(_)
-        | N::GrantRoleStmt(_)
-        | N::AlterDefaultPrivilegesStmt(_)
-        | N::AlterOwnerStmt(_)
-        | N::SelectStmt(_)
-        | N::VariableSetStmt(_)
-        | N::VariableShowStmt(_)
-        | N::ConstraintsSetStmt(_) => Class::Safe,
-        // Its statements are linted one by one where they run (lint/plpgsql.rs).
-        N::DoStmt(_) => Class::Safe,
-        N::AlterEnumStmt(alter) if alter.old_val.is_empty() => Class::Safe,
-        N::AlterEnumStmt(_) => Class::Risky {
-            reason: "renaming an enum value breaks the running application, which still reads \
-                     and writes the old label",
-            relation: None,
-        },
-        N::AlterTableStmt(_) => Class::Rules(&[Rule::AlterTableForm]),
-        N::IndexStmt(_) => Class::Rules(&[
-            Rule::CreateIndexWithoutConcurrently,
-            Rule::ConcurrentlyNeedsNoTransaction,
-        ]),
-        N::DropStmt(_) => Class::Rules(&[
-            Rule::DropTable,
-            Rule::DropIndexWithoutConcurrently,
-            Rule::DropSchema,
-            Rule::DropObject,
-        ]),
-        N::RenameStmt(_) => Class::Rules(&[Rule::RenameTable, Rule::RenameColumn]),
-        N::TruncateStmt(_) => Class::Rules(&[Rule::TruncateTable]),
-        N::VacuumStmt(_) => Class::Rules(&[Rule::VacuumFull]),
-        N::ClusterStmt(_) => Class::Rules(&[Rule::Cluster]),
-        N::LockStmt(_) => Class::Rules(&[Rule::LockTable]),
-        N::ReindexStmt(_) => Class::Rules(&[Rule::ReindexWithoutConcurrently]),
-        N::TransactionStmt(_) => Class::Rules(&[Rule::TransactionControl]),
-        N::InsertStmt(_) | N::UpdateStmt(_) | N::DeleteStmt(_) | N::MergeStmt(_) => {
-            Class::Rules(&[Rule::UnbatchedDataMigration])
-        }
-        N::RefreshMatViewStmt(refresh) if refresh.concurrent => Class::Safe,
-        N::RefreshMatViewStmt(refresh) => Class::Risky {
-            reason: "REFRESH MATERIALIZED VIEW without CONCURRENTLY holds an ACCESS EXCLUSIVE \
-                     lock while it recomputes the view: reads of the view wait",
-            relation: refresh.relation.as_ref(),
-        },
-        N::RuleStmt(rule) => Class::Risky {
-            reason: "CREATE RULE takes an ACCESS EXCLUSIVE lock and silently changes what the \
-                     running application's statements on the table do",
-            relation: rule.relation.as_ref(),
-        },
-        N::AlterDomainStmt(alter) if alter.subtype == "O" => Class::Risky {
-            reason: "ALTER DOMAIN ... SET NOT NULL scans every column of the domain in every \
-                     table, blocking writes to them",
-            relation: None,
-        },
-        N::AlterDomainStmt(alter) if alter.subtype == "C" && !adds_not_valid(alter) => {
-            Class::Risky {
-                reason: "ALTER DOMAIN ... ADD CONSTRAINT without NOT VALID scans every column of \
-                         the domain in every table, blocking writes to them",
-                relation: None,
-            }
-        }
-        N::AlterDomainStmt(_) => Class::Safe,
-        N::AlterObjectSchemaStmt(alter) => Class::Risky {
-            reason: "SET SCHEMA moves the object: the running application's queries that reach \
-                     it by its old schema fail",
-            relation: alter
-                .relation
-                .as_ref()
-                .filter(|_| alter.object_type() != ObjectType::ObjectType),
-        },
-        N::AlterTableMoveAllStmt(_) => Class::Risky {
-            reason: "ALTER TABLE ALL IN TABLESPACE ... SET TABLESPACE copies every table it \
-                     moves under an ACCESS EXCLUSIVE lock",
-            relation: None,
-        },
-        _ => Class::Unknown,
-    };
-    class
-}
-
-/// `ADD CONSTRAINT ... NOT VALID` on a domain: checked for new values only.
-fn adds_not_valid(alter: &pg_query::protobuf::AlterDomainStmt) -> bool {
-    matches!(
-        alter.def.as_deref().and_then(|def| def.node.as_ref()),
-        Some(NodeEnum::Constraint(constraint)) if constraint.skip_validation
-    )
-}
-
-/// The parse node's name (`CopyStmt`): the one name every statement kind has. It prints the
-/// whole tree, so it is asked for only when a message needs it.
-pub fn node_name(node: &NodeEnum) -> String {
-    let debug = format!("{node:?}");
-    debug
-        .split_once('(')
-        .map_or(debug.as_str(), |(name, _)| name)
-        .to_owned()
 }
 
 /// The forms table as `--explain alter-table-form` shows it.
@@ -748,130 +215,4 @@ pub fn describe_alter_table_forms() -> String {
         }
     }
     text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::linter::sql;
-
-    #[test]
-    fn every_alter_table_type_has_a_form() {
-        let mut count = 0;
-        for value in 0..200 {
-            let Ok(subtype) = AlterTableType::try_from(value) else {
-                continue;
-            };
-            count += 1;
-            match describe(subtype) {
-                Some(form) => assert_eq!(form.subtype, subtype),
-                None => assert_eq!(subtype, AlterTableType::Undefined),
-            }
-        }
-        assert_eq!(alter_table_forms().len(), count - 1);
-        assert!(alter_table_forms().len() >= 66);
-    }
-
-    #[test]
-    fn examples_are_alter_table_statements_of_their_form() {
-        for form in alter_table_forms() {
-            let Some(example) = form.example.sql() else {
-                continue;
-            };
-            let parsed = sql::parse(example);
-            assert!(
-                parsed.syntax_errors.is_empty(),
-                "{example}: {:?}",
-                parsed.syntax_errors
-            );
-            assert_eq!(parsed.statements.len(), 1, "{example}");
-            let commands = sql::alter_table_commands(&parsed.statements[0].node);
-            let subtypes: Vec<AlterTableType> = commands
-                .iter()
-                .map(|(_, command)| command.subtype())
-                .collect();
-            assert_eq!(subtypes, [form.subtype], "{example}");
-        }
-    }
-
-    /// Each runnable example on a fresh fixture, in a transaction rolled back after it.
-    #[test]
-    fn examples_run_on_postgresql_against_the_fixture() {
-        let server: migrations::DatabaseUrl = std::env::var("BOMIZZEL_TEST_SERVER")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-            .parse()
-            .expect("BOMIZZEL_TEST_SERVER is a database URL");
-        let scratch = migrations::ScratchDatabase::create(&server, "bomizzel_forms")
-            .expect("PostgreSQL runs on the test server");
-        let mut client = scratch.url().connect("bomizzel-forms-test").unwrap();
-        client.batch_execute(FIXTURE).expect("the fixture runs");
-        let mut ran = 0;
-        for form in alter_table_forms() {
-            let Example::Runs(example) = form.example else {
-                continue;
-            };
-            let outcome = client.batch_execute(&format!("BEGIN; {example}; ROLLBACK;"));
-            if let Err(error) = outcome {
-                client.batch_execute("ROLLBACK").unwrap();
-                panic!("{example}: {error:?}");
-            }
-            ran += 1;
-        }
-        assert_eq!(ran, 54);
-    }
-
-    #[test]
-    fn forms_the_rule_reports_say_the_safe_way() {
-        for form in alter_table_forms() {
-            if form.blocks_while_working() && form.example != Example::Internal {
-                assert!(form.safe_way.is_some(), "{}", form.name);
-            }
-        }
-    }
-
-    #[test]
-    fn only_internal_forms_lack_a_runnable_example() {
-        let internal = alter_table_forms()
-            .iter()
-            .filter(|form| form.example == Example::Internal)
-            .count();
-        let parses_only: Vec<&str> = alter_table_forms()
-            .iter()
-            .filter(|form| matches!(form.example, Example::ParsesOnly(_)))
-            .map(|form| form.name)
-            .collect();
-        assert_eq!(internal, 10);
-        assert_eq!(
-            parses_only,
-            [
-                "ALTER COLUMN ... SET EXPRESSION",
-                "DETACH PARTITION ... FINALIZE"
-            ]
-        );
-    }
-
-    #[test]
-    fn statement_kinds_are_classified() {
-        let kind = |sql: &str| {
-            let parsed = sql::parse(sql);
-            let node = &parsed.statements[0].node;
-            let (name, class) = (node_name(node), statement_kind(node));
-            (name, class == Class::Safe, matches!(class, Class::Unknown))
-        };
-        assert_eq!(
-            kind("CREATE TABLE a (id int)"),
-            ("CreateStmt".into(), true, false)
-        );
-        assert_eq!(
-            kind("COMMENT ON TABLE a IS 'x'"),
-            ("CommentStmt".into(), true, false)
-        );
-        assert_eq!(kind("COPY a FROM STDIN"), ("CopyStmt".into(), false, true));
-        assert!(!kind("REFRESH MATERIALIZED VIEW v").1);
-        assert!(kind("REFRESH MATERIALIZED VIEW CONCURRENTLY v").1);
-        assert!(kind("ALTER DOMAIN d ADD CONSTRAINT c CHECK (VALUE > 0) NOT VALID").1);
-        assert!(!kind("ALTER DOMAIN d ADD CONSTRAINT c CHECK (VALUE > 0)").1);
-        assert!(kind("ALTER TYPE mood ADD VALUE 'meh'").1);
-        assert!(!kind("ALTER TYPE mood RENAME VALUE 'meh' TO 'fine'").1);
-    }
 }

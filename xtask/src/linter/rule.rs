@@ -290,6 +290,16 @@ mod tests {
         }
     }
 
+    /// What `--explain` prints for each rule: its class line, its documentation, and for
+    /// `alter-table-form` the forms table.
+    #[test]
+    fn every_rules_explanation() {
+        for &rule in Rule::ALL {
+            let text = crate::linter::explain(rule.name()).expect("every rule explains itself");
+            insta::assert_snapshot!(format!("explain-{rule}"), text);
+        }
+    }
+
     #[test]
     fn risky_and_multi_step_rules_are_errors() {
         for &rule in Rule::ALL {

@@ -360,200 +360,125 @@ fn judge_rows(trace: &StatementTrace, data_change: bool) -> Rows {
     if !data_change {
         return Rows::Unknown;
     }
-    // The tables it writes: rows changed, or the write lock it took even when no generated row
-    // matched.
-    let written: BTreeSet<&str> = trace
-        .rows_changed
-        .keys()
-        .map(String::as_str)
-        .chain(
-            trace
-                .locks
-                .iter()
-                .filter(|lock| {
-                    lock.index.is_none() && lock.new && lock.mode == LockMode::RowExclusive
-                })
-                .map(|lock| lock.table.as_str()),
-        )
-        .collect();
-    let table_rows = |table: &str| trace.table_rows.get(table).copied().unwrap_or(0);
-    let read_whole = |table: &str| {
-        trace.scanned.iter().any(|scanned| scanned == table)
-            || (table_rows(table) >= 2
-                && trace.rows_read.get(table).copied().unwrap_or(0) >= table_rows(table))
-    };
-    let mut large = Vec::new();
-    for table in &written {
-        let changed = trace.rows_changed.get(*table).copied().unwrap_or(0);
-        if changed > FEW_ROWS {
-            large.push(format!("changed {changed} rows of {table}"));
-        } else if read_whole(table) {
-            large.push(format!(
-                "found the rows of {table} to change by reading all of it (no index narrows the condition)"
-            ));
-        } else if let Some((index, _, _)) = trace
-            .index_scans
-            .iter()
-            .find(|(_, scanned, unique)| scanned == table && !unique)
-        {
-            large.push(format!(
-                "found the rows of {table} to change through the non-unique index {index} (every matching row in production)"
-            ));
-        }
-    }
-    // Reading a whole table takes as long as the table is large: it counts when the statement
-    // writes a pre-existing table meanwhile (its row locks, or a lock that blocks writes, held
-    // that long) or copies what it reads (one long transaction with its WAL). A read-only check
-    // under ACCESS SHARE (an aggregate that writes nothing) makes nobody wait.
-    let writes_existing = trace
-        .locks
-        .iter()
-        .any(|lock| lock.mode >= LockMode::RowExclusive);
-    let copies = |table: &str| trace.rows_written >= table_rows(table).max(2);
-    for table in trace.rows_read.keys().chain(&trace.scanned) {
-        if (writes_existing || copies(table))
-            && !written.contains(table.as_str())
-            && read_whole(table)
-            && large.iter().all(|why| !why.contains(table.as_str()))
-        {
-            large.push(format!(
-                "read every row of {table} (no index narrows the condition)"
-            ));
-        }
-    }
+    let seen = Seen::of(trace);
+    let mut large = seen.large_writes();
+    large.extend(seen.whole_reads(&large));
     if !large.is_empty() {
-        return Rows::Large(large);
-    }
-    let key_lookup = trace
-        .index_scans
-        .iter()
-        .any(|(_, table, unique)| *unique && written.contains(table.as_str()));
-    let bounded = key_lookup
-        && trace.scanned.is_empty()
-        && trace.index_scans.iter().all(|(_, _, unique)| *unique)
-        && written
-            .iter()
-            .all(|table| table_rows(table) >= 2 && !read_whole(table));
-    if bounded {
+        Rows::Large(large)
+    } else if seen.key_lookups_only() {
         Rows::Bounded
     } else {
         Rows::Unknown
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use std::path::Path;
+/// What one traced statement did to the tables that existed before it.
+struct Seen<'a> {
+    trace: &'a StatementTrace,
+    /// The tables it writes: rows changed, or the write lock it took even when no generated row
+    /// matched.
+    written: BTreeSet<&'a str>,
+}
 
-    use super::super::forms::{alter_table_forms, Example, FIXTURE};
-    use super::super::{lint_folder, lint_folder_traced, Risk, TraceSettings};
-    use super::{describe_blocking_work, sql};
-    use migrations::DatabaseUrl;
-
-    const DOCUMENTED: &str = "-- Purpose: t\n-- Risk: t\n-- Rollback: t\n-- Performance: t\n";
-
-    fn server() -> DatabaseUrl {
-        std::env::var("BOMIZZEL_TEST_SERVER")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-            .parse()
-            .expect("BOMIZZEL_TEST_SERVER is a database URL")
-    }
-
-    fn write(dir: &Path, name: &str, sql: &str) {
-        std::fs::write(dir.join(name), sql).unwrap();
-    }
-
-    /// What the static rules and the trace say of one example run after the fixture: the static
-    /// class, the lock PostgreSQL held on the altered table, and the blocking work it saw.
-    fn judge(example: &str) -> (Risk, String, Vec<String>) {
-        let work = tempfile::tempdir().unwrap();
-        let dir = work.path();
-        write(dir, "V0001__fixture.sql", &format!("{DOCUMENTED}{FIXTURE}"));
-        write(dir, "V0001__fixture.down.sql", "SELECT 1;\n");
-        write(dir, "V0002__form.sql", &format!("{DOCUMENTED}{example};\n"));
-        write(dir, "V0002__form.down.sql", "SELECT 1;\n");
-        let statics = lint_folder(dir);
-        let static_risk = statics
-            .iter()
-            .find(|report| report.path.ends_with("V0002__form.sql"))
-            .unwrap()
-            .risk;
-        let (traced, unavailable) =
-            lint_folder_traced(dir, &server(), &TraceSettings::default(), |_| true);
-        assert!(unavailable.is_none(), "{:?}", unavailable.map(|u| u.0));
-        let report = traced
-            .into_iter()
-            .find(|report| report.path.ends_with("V0002__form.sql"))
-            .unwrap();
-        let trace = report.trace.expect("the form was traced");
-        if let Some(failure) = &trace.failure {
-            panic!("{example}: {failure}");
-        }
-        let observed = trace.statements[0].trace.clone().expect("it ran");
-        let parsed = sql::parse(example);
-        let (altered, _) = sql::alter_table_commands(&parsed.statements[0].node)[0];
-        let lock = observed
-            .table_lock(&format!("public.{}", altered.relname))
-            .map_or_else(|| "none".to_owned(), |mode| mode.to_string());
-        let work = describe_blocking_work(&observed);
-        (static_risk, lock, work)
-    }
-
-    /// The guarantee, walked over the whole forms table: the static verdict is never
-    /// "safe" for a form PostgreSQL rewrites, scans or indexes under a lock that blocks writes.
-    /// The table's lock levels are checked against what PostgreSQL held, too.
-    #[test]
-    fn no_alter_table_form_is_called_safe_where_the_trace_sees_blocking_work() {
-        let forms: Vec<_> = alter_table_forms()
-            .iter()
-            .filter_map(|form| match form.example {
-                Example::Runs(sql) => Some((form, sql)),
-                _ => None,
-            })
-            .collect();
-        let results: Vec<_> = std::thread::scope(|scope| {
-            let workers: Vec<_> = forms
-                .chunks(forms.len().div_ceil(4))
-                .map(|chunk| {
-                    scope.spawn(move || {
-                        chunk
-                            .iter()
-                            .map(|(form, sql)| (*form, *sql, judge(sql)))
-                            .collect::<Vec<_>>()
+impl<'a> Seen<'a> {
+    fn of(trace: &'a StatementTrace) -> Seen<'a> {
+        let written = trace
+            .rows_changed
+            .keys()
+            .map(String::as_str)
+            .chain(
+                trace
+                    .locks
+                    .iter()
+                    .filter(|lock| {
+                        lock.index.is_none() && lock.new && lock.mode == LockMode::RowExclusive
                     })
-                })
-                .collect();
-            workers
-                .into_iter()
-                .flat_map(|worker| worker.join().unwrap())
-                .collect()
-        });
-        let mut unsafe_calls = Vec::new();
-        let mut lock_mismatches = Vec::new();
-        for (form, sql, (static_risk, lock, work)) in &results {
-            println!(
-                "{:<45} table says {:<24} trace held {:<24} static {static_risk:<10} trace: {}",
-                form.name,
-                form.lock.to_string(),
-                lock,
-                if work.is_empty() {
-                    "no blocking work".to_owned()
-                } else {
-                    work.join("; ")
-                }
-            );
-            if !work.is_empty() && *static_risk == Risk::Safe {
-                unsafe_calls.push(format!("{sql}: {}", work.join("; ")));
-            }
-            if *lock != form.lock.to_string() {
-                lock_mismatches.push(format!("{sql}: table {}, PostgreSQL {lock}", form.lock));
+                    .map(|lock| lock.table.as_str()),
+            )
+            .collect();
+        Seen { trace, written }
+    }
+
+    fn table_rows(&self, table: &str) -> u64 {
+        self.trace.table_rows.get(table).copied().unwrap_or(0)
+    }
+
+    fn read_whole(&self, table: &str) -> bool {
+        self.trace.scanned.iter().any(|scanned| scanned == table)
+            || (self.table_rows(table) >= 2
+                && self.trace.rows_read.get(table).copied().unwrap_or(0) >= self.table_rows(table))
+    }
+
+    /// Why the change to each written table is large: many rows, or rows found by reading all of
+    /// it or through an index that is not unique.
+    fn large_writes(&self) -> Vec<String> {
+        let mut large = Vec::new();
+        for table in &self.written {
+            let changed = self.trace.rows_changed.get(*table).copied().unwrap_or(0);
+            if changed > FEW_ROWS {
+                large.push(format!("changed {changed} rows of {table}"));
+            } else if self.read_whole(table) {
+                large.push(format!(
+                    "found the rows of {table} to change by reading all of it (no index narrows the condition)"
+                ));
+            } else if let Some((index, _, _)) = self
+                .trace
+                .index_scans
+                .iter()
+                .find(|(_, scanned, unique)| scanned == table && !unique)
+            {
+                large.push(format!(
+                    "found the rows of {table} to change through the non-unique index {index} (every matching row in production)"
+                ));
             }
         }
-        assert_eq!(results.len(), forms.len());
-        assert!(unsafe_calls.is_empty(), "called safe: {unsafe_calls:#?}");
-        assert!(
-            lock_mismatches.is_empty(),
-            "lock levels: {lock_mismatches:#?}"
-        );
+        large
+    }
+
+    /// Tables read whole besides those written, when the read counts. Reading a whole table
+    /// takes as long as the table is large: it counts when the statement writes a pre-existing
+    /// table meanwhile (its row locks, or a lock that blocks writes, held that long) or copies
+    /// what it reads (one long transaction with its WAL). A read-only check under ACCESS SHARE
+    /// (an aggregate that writes nothing) makes nobody wait.
+    fn whole_reads(&self, large: &[String]) -> Vec<String> {
+        let trace = self.trace;
+        let writes_existing = trace
+            .locks
+            .iter()
+            .any(|lock| lock.mode >= LockMode::RowExclusive);
+        let copies = |table: &str| trace.rows_written >= self.table_rows(table).max(2);
+        let mut reads: Vec<String> = Vec::new();
+        for table in trace.rows_read.keys().chain(&trace.scanned) {
+            let named = |why: &String| why.contains(table.as_str());
+            if (writes_existing || copies(table))
+                && !self.written.contains(table.as_str())
+                && self.read_whole(table)
+                && !large.iter().chain(&reads).any(named)
+            {
+                reads.push(format!(
+                    "read every row of {table} (no index narrows the condition)"
+                ));
+            }
+        }
+        reads
+    }
+
+    /// It found the rows it changed through unique indexes only, in tables of several rows it
+    /// did not read whole.
+    fn key_lookups_only(&self) -> bool {
+        let index_scans = &self.trace.index_scans;
+        let key_lookup = index_scans
+            .iter()
+            .any(|(_, table, unique)| *unique && self.written.contains(table.as_str()));
+        key_lookup
+            && self.trace.scanned.is_empty()
+            && index_scans.iter().all(|(_, _, unique)| *unique)
+            && self
+                .written
+                .iter()
+                .all(|table| self.table_rows(table) >= 2 && !self.read_whole(table))
     }
 }
+
+#[cfg(test)]
+mod tests;

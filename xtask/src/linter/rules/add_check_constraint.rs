@@ -53,7 +53,7 @@ fn check(statement: &Statement, context: &Context) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    use crate::linter::context::test_support::{check, positions};
+    use crate::linter::context::test_support::{check, positions, rendered};
     use crate::linter::rule::Rule;
 
     #[test]
@@ -69,6 +69,7 @@ mod tests {
             "{}",
             findings[0].help
         );
+        insta::assert_snapshot!(rendered(&findings));
     }
 
     #[test]

@@ -97,7 +97,7 @@ fn check(statement: &Statement, context: &Context) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    use crate::linter::context::test_support::{check, positions};
+    use crate::linter::context::test_support::{check, positions, rendered};
     use crate::linter::rule::Rule;
 
     #[test]
@@ -109,6 +109,7 @@ mod tests {
         assert_eq!(positions(&findings), [(1, 41), (2, 38), (3, 43)]);
         assert!(findings[0].message.contains("gen_random_uuid()"));
         assert!(findings[1].message.contains("random()"));
+        insta::assert_snapshot!(rendered(&findings));
     }
 
     #[test]

@@ -65,7 +65,7 @@ fn string_node(value: &str) -> pg_query::Node {
 
 #[cfg(test)]
 mod tests {
-    use crate::linter::context::test_support::{check, positions};
+    use crate::linter::context::test_support::{check, positions, rendered};
     use crate::linter::rule::Rule;
 
     #[test]
@@ -88,6 +88,7 @@ mod tests {
             "{}",
             findings[1].help
         );
+        insta::assert_snapshot!(rendered(&findings));
     }
 
     #[test]

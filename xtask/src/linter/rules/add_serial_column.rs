@@ -66,7 +66,7 @@ fn check(statement: &Statement, context: &Context) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    use crate::linter::context::test_support::{check, positions};
+    use crate::linter::context::test_support::{check, positions, rendered};
     use crate::linter::rule::Rule;
 
     #[test]
@@ -75,6 +75,7 @@ mod tests {
                    ALTER TABLE tickets ADD COLUMN m bigint GENERATED ALWAYS AS IDENTITY;\n";
         let findings = check(Rule::AddSerialColumn, sql);
         assert_eq!(positions(&findings), [(1, 32), (2, 32)]);
+        insta::assert_snapshot!(rendered(&findings));
     }
 
     #[test]

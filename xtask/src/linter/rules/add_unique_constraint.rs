@@ -56,7 +56,7 @@ fn check(statement: &Statement, context: &Context) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    use crate::linter::context::test_support::{check, positions};
+    use crate::linter::context::test_support::{check, positions, rendered};
     use crate::linter::rule::Rule;
 
     #[test]
@@ -70,6 +70,7 @@ mod tests {
             "{}",
             findings[1].help
         );
+        insta::assert_snapshot!(rendered(&findings));
     }
 
     #[test]

@@ -20,7 +20,9 @@ use pg_query::{Node, NodeEnum};
 
 use crate::linter::context::Context;
 use crate::linter::finding::{Finding, Severity};
-use crate::linter::forms::{self, Class, Effect, Lock};
+use migrations::trace::LockMode;
+
+use crate::linter::forms::{self, Class, Effect};
 use crate::linter::rule::{Check, Class as RuleClass, Rule, Spec, TraceRole};
 use crate::linter::sql::{self, Statement};
 
@@ -75,14 +77,14 @@ fn alter_table_findings(statement: &Statement, context: &Context) -> Vec<Finding
         let name = sql::qualified_name(table);
         let (lock, effect, what) = match command.subtype() {
             AlterTableType::AtAddConstraint if is_exclusion(command.def.as_deref()) => (
-                Lock::AccessExclusive,
+                LockMode::AccessExclusive,
                 Effect::Build,
                 "ADD CONSTRAINT ... EXCLUDE".to_owned(),
             ),
             AlterTableType::AtAttachPartition => {
                 match attached_table(command.def.as_deref()) {
                     Some(partition) if !context.is_new_table(partition) => (
-                        Lock::AccessExclusive,
+                        LockMode::AccessExclusive,
                         Effect::Scan,
                         format!(
                             "ATTACH PARTITION of `{}`",
@@ -95,7 +97,7 @@ fn alter_table_findings(statement: &Statement, context: &Context) -> Vec<Finding
             _ if form.blocks_while_working() => (form.lock, form.effect, form.name.to_owned()),
             _ => continue,
         };
-        let blocks = lock.blocks().unwrap_or("nothing");
+        let blocks = lock.blocks().describe();
         let safe_way = form.safe_way.unwrap_or(
             "an EXCLUDE constraint cannot use an index built CONCURRENTLY: run it in a \
              `-- xtask: maintenance-window` migration",
@@ -126,7 +128,7 @@ fn attached_table(definition: Option<&Node>) -> Option<&RangeVar> {
 
 #[cfg(test)]
 mod tests {
-    use crate::linter::context::test_support::{check, positions};
+    use crate::linter::context::test_support::{check, positions, rendered};
     use crate::linter::rule::Rule;
 
     #[test]
@@ -151,6 +153,7 @@ mod tests {
         assert!(findings[0].help.contains("pg_repack"), "{}", findings[0].help);
         assert!(findings[4].message.contains("`events_2026`"));
         assert!(findings[5].message.contains("REFRESH MATERIALIZED VIEW"));
+        insta::assert_snapshot!(rendered(&findings));
     }
 
     #[test]

@@ -38,7 +38,7 @@ fn check(context: &Context) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    use crate::linter::context::test_support::{check, positions};
+    use crate::linter::context::test_support::{check, positions, rendered};
     use crate::linter::rule::Rule;
 
     #[test]
@@ -51,6 +51,7 @@ mod tests {
         );
         assert_eq!(positions(&findings), [(2, 1)]);
         assert!(findings[0].message.contains("needs a reason"));
+        insta::assert_snapshot!(rendered(&findings));
     }
 
     #[test]

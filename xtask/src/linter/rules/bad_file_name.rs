@@ -39,6 +39,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
+    use crate::linter::context::test_support::rendered;
 
     #[test]
     fn fires_on_a_bad_name() {
@@ -49,6 +50,7 @@ mod tests {
         let finding = check(&problem).expect("a finding");
         assert_eq!(finding.rule, Rule::BadFileName);
         assert!(finding.message.contains("add-x"));
+        insta::assert_snapshot!(rendered(std::slice::from_ref(&finding)));
     }
 
     #[test]

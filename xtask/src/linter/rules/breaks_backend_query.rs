@@ -312,7 +312,7 @@ fn describe_users(
 #[cfg(test)]
 mod tests {
     use crate::linter::application::test_support::application;
-    use crate::linter::context::test_support::{check_after, check_with_application, positions};
+    use crate::linter::context::test_support::{check_after, check_with_application, positions, rendered};
     use crate::linter::rule::Rule;
 
     const EARLIER: &str = "CREATE TABLE tickets (id bigint GENERATED ALWAYS AS IDENTITY, \
@@ -377,6 +377,7 @@ mod tests {
             findings[4].message
         );
         assert!(findings[5].help.contains("rename-table tickets issues"));
+        insta::assert_snapshot!(rendered(&findings));
     }
 
     #[test]

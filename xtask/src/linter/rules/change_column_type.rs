@@ -181,7 +181,7 @@ pub(crate) fn is_rewrite_free(old: &ColumnType, new: &ColumnType) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use crate::linter::context::test_support::{check, check_after, positions};
+    use crate::linter::context::test_support::{check, check_after, positions, rendered};
     use crate::linter::rule::Rule;
 
     const EARLIER: &str =
@@ -211,6 +211,7 @@ mod tests {
             "{}",
             findings[0].help
         );
+        insta::assert_snapshot!(rendered(&findings));
     }
 
     #[test]

@@ -40,18 +40,14 @@ fn check(statement: &Statement, context: &Context) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    use crate::linter::context::test_support::{check, positions};
+    use crate::linter::context::test_support::{check, positions, rendered};
     use crate::linter::rule::Rule;
 
     #[test]
     fn fires_on_cluster() {
-        assert_eq!(
-            positions(&check(
-                Rule::Cluster,
-                "CLUSTER tickets USING tickets_pkey;\n"
-            )),
-            [(1, 1)]
-        );
+        let findings = check(Rule::Cluster, "CLUSTER tickets USING tickets_pkey;\n");
+        assert_eq!(positions(&findings), [(1, 1)]);
+        insta::assert_snapshot!(rendered(&findings));
     }
 
     #[test]

@@ -63,7 +63,7 @@ fn concurrent_operation(node: &NodeEnum) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
-    use crate::linter::context::test_support::{check, positions};
+    use crate::linter::context::test_support::{check, positions, rendered};
     use crate::linter::rule::Rule;
 
     #[test]
@@ -72,6 +72,7 @@ mod tests {
                    REINDEX INDEX CONCURRENTLY c_idx;\nALTER TABLE p DETACH PARTITION p1 CONCURRENTLY;\n";
         let findings = check(Rule::ConcurrentlyNeedsNoTransaction, sql);
         assert_eq!(positions(&findings), [(1, 1), (2, 1), (3, 1), (4, 1)]);
+        insta::assert_snapshot!(rendered(&findings));
     }
 
     #[test]

@@ -38,6 +38,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
+    use crate::linter::context::test_support::rendered;
 
     #[test]
     fn fires_on_an_orphan_down() {
@@ -45,7 +46,9 @@ mod tests {
             path: PathBuf::from("V0001__a.down.sql"),
             expected: PathBuf::from("V0001__a.sql"),
         };
-        assert!(check(&problem).is_some());
+        let finding = check(&problem);
+        assert!(finding.is_some());
+        insta::assert_snapshot!(rendered(finding.as_slice()));
     }
 
     #[test]

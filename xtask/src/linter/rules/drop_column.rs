@@ -53,7 +53,7 @@ fn check(statement: &Statement, context: &Context) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    use crate::linter::context::test_support::{check, positions};
+    use crate::linter::context::test_support::{check, positions, rendered};
     use crate::linter::rule::Rule;
 
     #[test]
@@ -64,6 +64,7 @@ mod tests {
         );
         assert_eq!(positions(&findings), [(1, 1)]);
         assert!(findings[0].message.contains("`tickets.legacy`"));
+        insta::assert_snapshot!(rendered(&findings));
     }
 
     #[test]

@@ -60,7 +60,7 @@ fn check(statement: &Statement, context: &Context) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    use crate::linter::context::test_support::{check, check_down, positions};
+    use crate::linter::context::test_support::{check, check_down, positions, rendered};
     use crate::linter::rule::Rule;
 
     #[test]
@@ -73,6 +73,7 @@ mod tests {
         assert!(findings[0]
             .help
             .contains("DROP INDEX CONCURRENTLY public.tickets_title_idx;"));
+        insta::assert_snapshot!(rendered(&findings));
     }
 
     #[test]

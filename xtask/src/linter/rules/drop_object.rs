@@ -95,7 +95,7 @@ fn check(statement: &Statement, context: &Context) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    use crate::linter::context::test_support::{check, check_down, check_file, positions, up_file};
+    use crate::linter::context::test_support::{check, check_down, check_file, positions, rendered, up_file};
     use crate::linter::finding::Severity;
     use crate::linter::rule::Rule;
 
@@ -115,6 +115,7 @@ mod tests {
         assert!(findings[2].message.contains("function `stamp`"));
         assert!(findings[3].message.contains("trigger `set_updated_at` on `tickets`"));
         assert!(findings[3].help.contains("-- xtask: allow drop-object -- unused since release N"));
+        insta::assert_snapshot!(rendered(&findings));
     }
 
     #[test]

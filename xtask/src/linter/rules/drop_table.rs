@@ -56,7 +56,7 @@ fn check(statement: &Statement, context: &Context) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    use crate::linter::context::test_support::{check, check_down, positions};
+    use crate::linter::context::test_support::{check, check_down, positions, rendered};
     use crate::linter::finding::Severity;
     use crate::linter::rule::Rule;
 
@@ -68,6 +68,7 @@ mod tests {
         );
         assert_eq!(positions(&findings), [(2, 1), (2, 1)]);
         assert!(findings[1].message.contains("`queues`"));
+        insta::assert_snapshot!(rendered(&findings));
     }
 
     #[test]

@@ -36,6 +36,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
+    use crate::linter::context::test_support::rendered;
 
     #[test]
     fn fires_on_a_duplicate() {
@@ -50,6 +51,7 @@ mod tests {
             "{}",
             finding.message
         );
+        insta::assert_snapshot!(rendered(std::slice::from_ref(&finding)));
     }
 
     #[test]

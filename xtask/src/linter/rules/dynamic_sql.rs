@@ -47,7 +47,7 @@ fn check(statement: &Statement, context: &Context) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    use crate::linter::context::test_support::{check, positions};
+    use crate::linter::context::test_support::{check, positions, rendered};
     use crate::linter::rule::Rule;
 
     #[test]
@@ -58,6 +58,7 @@ mod tests {
         let findings = check(Rule::DynamicSql, sql);
         assert_eq!(positions(&findings), [(4, 11), (5, 11)]);
         assert!(findings[0].message.contains("`EXECUTE format("), "{}", findings[0].message);
+        insta::assert_snapshot!(rendered(&findings));
     }
 
     #[test]

@@ -36,7 +36,7 @@ fn check(context: &Context) -> Vec<Finding> {
 mod tests {
     use std::path::Path;
 
-    use crate::linter::context::test_support::{check, check_file, positions};
+    use crate::linter::context::test_support::{check, check_file, positions, rendered};
     use crate::linter::context::SourceFile;
     use crate::linter::rule::Rule;
 
@@ -48,6 +48,7 @@ mod tests {
     fn fires_on_a_down_file_with_only_comments() {
         let findings = check_file(Rule::EmptyDown, "", &down("-- Reverts V0002__b.sql\n\n"));
         assert_eq!(positions(&findings), [(1, 1)]);
+        insta::assert_snapshot!(rendered(&findings));
     }
 
     #[test]

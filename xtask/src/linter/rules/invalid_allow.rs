@@ -68,7 +68,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use crate::linter::context::test_support::{check, positions};
+    use crate::linter::context::test_support::{check, positions, rendered};
     use crate::linter::rule::Rule;
 
     #[test]
@@ -83,6 +83,7 @@ mod tests {
             "{}",
             findings[0].help
         );
+        insta::assert_snapshot!(rendered(&findings));
     }
 
     #[test]

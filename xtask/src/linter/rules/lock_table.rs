@@ -52,13 +52,15 @@ fn check(statement: &Statement, context: &Context) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    use crate::linter::context::test_support::{check, positions};
+    use crate::linter::context::test_support::{check, positions, rendered};
     use crate::linter::rule::Rule;
 
     #[test]
     fn fires_on_blocking_lock_modes() {
         let sql = "LOCK TABLE tickets;\nLOCK TABLE users IN SHARE MODE;\n";
-        assert_eq!(positions(&check(Rule::LockTable, sql)), [(1, 1), (2, 1)]);
+        let findings = check(Rule::LockTable, sql);
+        assert_eq!(positions(&findings), [(1, 1), (2, 1)]);
+        insta::assert_snapshot!(rendered(&findings));
     }
 
     #[test]

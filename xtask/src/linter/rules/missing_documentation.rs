@@ -54,7 +54,7 @@ fn check(context: &Context) -> Vec<Finding> {
 mod tests {
     use std::path::Path;
 
-    use crate::linter::context::test_support::{check, check_file, positions};
+    use crate::linter::context::test_support::{check, check_file, positions, rendered};
     use crate::linter::context::SourceFile;
     use crate::linter::rule::Rule;
 
@@ -69,6 +69,7 @@ mod tests {
             "{}",
             findings[0].message
         );
+        insta::assert_snapshot!(rendered(&findings));
     }
 
     #[test]

@@ -38,6 +38,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
+    use crate::linter::context::test_support::rendered;
 
     #[test]
     fn fires_on_a_missing_down() {
@@ -47,6 +48,7 @@ mod tests {
         };
         let finding = check(&problem).expect("a finding");
         assert!(finding.help.contains("V0001__a.down.sql"));
+        insta::assert_snapshot!(rendered(std::slice::from_ref(&finding)));
     }
 
     #[test]

@@ -40,7 +40,7 @@ fn check(context: &Context) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    use crate::linter::context::test_support::{check, positions};
+    use crate::linter::context::test_support::{check, positions, rendered};
     use crate::linter::rule::Rule;
 
     #[test]
@@ -49,6 +49,7 @@ mod tests {
                    CREATE INDEX CONCURRENTLY b_idx ON a (c);\n";
         let findings = check(Rule::NoTransactionSingleStatement, sql);
         assert_eq!(positions(&findings), [(3, 1)]);
+        insta::assert_snapshot!(rendered(&findings));
     }
 
     #[test]

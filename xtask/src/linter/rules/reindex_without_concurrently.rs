@@ -42,13 +42,14 @@ fn check(statement: &Statement, context: &Context) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    use crate::linter::context::test_support::{check, positions};
+    use crate::linter::context::test_support::{check, positions, rendered};
     use crate::linter::rule::Rule;
 
     #[test]
     fn fires_on_a_blocking_reindex() {
         let findings = check(Rule::ReindexWithoutConcurrently, "REINDEX TABLE tickets;\n");
         assert_eq!(positions(&findings), [(1, 1)]);
+        insta::assert_snapshot!(rendered(&findings));
     }
 
     #[test]

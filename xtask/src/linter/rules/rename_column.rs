@@ -70,7 +70,7 @@ fn check(statement: &Statement, context: &Context) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    use crate::linter::context::test_support::{check, check_after, positions};
+    use crate::linter::context::test_support::{check, check_after, positions, rendered};
     use crate::linter::rule::Rule;
 
     #[test]
@@ -92,6 +92,7 @@ mod tests {
             "{help}"
         );
         assert!(help.contains("DROP COLUMN title"), "{help}");
+        insta::assert_snapshot!(rendered(&findings));
     }
 
     #[test]

@@ -77,7 +77,7 @@ fn keeps_old_name_as_view(context: &Context, old: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use crate::linter::context::test_support::{check, positions};
+    use crate::linter::context::test_support::{check, positions, rendered};
     use crate::linter::rule::Rule;
 
     #[test]
@@ -92,6 +92,7 @@ mod tests {
             "{help}"
         );
         assert!(help.contains("5. remove the old"), "{help}");
+        insta::assert_snapshot!(rendered(&findings));
     }
 
     #[test]

@@ -66,7 +66,7 @@ fn check(statement: &Statement, context: &Context) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    use crate::linter::context::test_support::{check, check_after, positions};
+    use crate::linter::context::test_support::{check, check_after, positions, rendered};
     use crate::linter::rule::Rule;
 
     #[test]
@@ -79,6 +79,7 @@ mod tests {
         assert!(findings[0]
             .help
             .contains("CHECK (due IS NOT NULL) NOT VALID"));
+        insta::assert_snapshot!(rendered(&findings));
     }
 
     #[test]

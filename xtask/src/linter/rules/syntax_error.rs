@@ -38,7 +38,7 @@ fn check(context: &Context) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    use crate::linter::context::test_support::{check, positions};
+    use crate::linter::context::test_support::{check, positions, rendered};
     use crate::linter::rule::Rule;
 
     #[test]
@@ -53,6 +53,7 @@ mod tests {
             "{}",
             findings[0].message
         );
+        insta::assert_snapshot!(rendered(&findings));
     }
 
     #[test]

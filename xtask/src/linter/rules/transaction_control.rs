@@ -46,7 +46,7 @@ fn check(statement: &Statement, context: &Context) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    use crate::linter::context::test_support::{check, positions};
+    use crate::linter::context::test_support::{check, positions, rendered};
     use crate::linter::rule::Rule;
 
     #[test]
@@ -55,6 +55,7 @@ mod tests {
         let findings = check(Rule::TransactionControl, sql);
         assert_eq!(positions(&findings), [(1, 1), (3, 1), (4, 1)]);
         assert!(findings[2].message.contains("`COMMIT`"));
+        insta::assert_snapshot!(rendered(&findings));
     }
 
     #[test]

@@ -49,15 +49,14 @@ fn check(statement: &Statement, context: &Context) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    use crate::linter::context::test_support::{check, positions};
+    use crate::linter::context::test_support::{check, positions, rendered};
     use crate::linter::rule::Rule;
 
     #[test]
     fn fires_on_an_existing_table() {
-        assert_eq!(
-            positions(&check(Rule::TruncateTable, "TRUNCATE sessions;\n")),
-            [(1, 1)]
-        );
+        let findings = check(Rule::TruncateTable, "TRUNCATE sessions;\n");
+        assert_eq!(positions(&findings), [(1, 1)]);
+        insta::assert_snapshot!(rendered(&findings));
     }
 
     #[test]

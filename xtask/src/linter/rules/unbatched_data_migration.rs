@@ -110,7 +110,7 @@ fn finding(statement: &Statement, context: &Context, verb: &str, table: &str) ->
 
 #[cfg(test)]
 mod tests {
-    use crate::linter::context::test_support::{check, positions};
+    use crate::linter::context::test_support::{check, positions, rendered};
     use crate::linter::rule::Rule;
 
     #[test]
@@ -135,6 +135,7 @@ mod tests {
             findings[5].message
         );
         assert!(findings[8].message.starts_with("MERGE on `tickets`"));
+        insta::assert_snapshot!(rendered(&findings));
     }
 
     #[test]

@@ -42,7 +42,7 @@ fn check(statement: &Statement, context: &Context) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    use crate::linter::context::test_support::{check, positions};
+    use crate::linter::context::test_support::{check, positions, rendered};
     use crate::linter::rule::Rule;
 
     #[test]
@@ -54,6 +54,7 @@ mod tests {
             findings[0].message,
             "the linter does not know what `CopyStmt` does; it counts as risky until `lint --trace` or a rule says otherwise"
         );
+        insta::assert_snapshot!(rendered(&findings));
     }
 
     #[test]

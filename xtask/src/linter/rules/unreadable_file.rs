@@ -36,6 +36,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
+    use crate::linter::context::test_support::rendered;
 
     #[test]
     fn fires_on_unreadable_files_and_folders() {
@@ -43,12 +44,16 @@ mod tests {
             path: PathBuf::from("V0001__a.sql"),
             message: "stream did not contain valid UTF-8".into(),
         };
-        assert!(check(&file).is_some());
+        let file_finding = check(&file);
+        assert!(file_finding.is_some());
         let dir = Problem::UnreadableDir {
             dir: PathBuf::from("sql/old"),
             message: "permission denied".into(),
         };
-        assert!(check(&dir).is_some());
+        let dir_finding = check(&dir);
+        assert!(dir_finding.is_some());
+        let findings: Vec<_> = file_finding.into_iter().chain(dir_finding).collect();
+        insta::assert_snapshot!(rendered(&findings));
     }
 
     #[test]

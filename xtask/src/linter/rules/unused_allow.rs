@@ -18,8 +18,8 @@ pub(crate) const SPEC: Spec = Spec {
 
 #[cfg(test)]
 mod tests {
-    use crate::linter::context::test_support::up_file;
-    use crate::linter::lint_standalone;
+    use crate::linter::context::test_support::{rendered, up_file};
+    use crate::linter::runner::lint_standalone;
     use crate::linter::rule::Rule;
 
     const DOCUMENTED: &str = "-- Purpose: a\n-- Risk: b\n-- Rollback: c\n-- Performance: d\n";
@@ -31,6 +31,7 @@ mod tests {
         let findings = lint_standalone(&up_file(&sql));
         assert_eq!(findings.len(), 1, "{findings:?}");
         assert_eq!((findings[0].rule, findings[0].line), (Rule::UnusedAllow, 5));
+        insta::assert_snapshot!(rendered(&findings));
     }
 
     #[test]

@@ -39,7 +39,7 @@ fn check(statement: &Statement, context: &Context) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    use crate::linter::context::test_support::{check, positions};
+    use crate::linter::context::test_support::{check, positions, rendered};
     use crate::linter::rule::Rule;
 
     #[test]
@@ -49,6 +49,7 @@ mod tests {
             "VACUUM FULL tickets;\nVACUUM (FULL, ANALYZE) users;\n",
         );
         assert_eq!(positions(&findings), [(1, 1), (2, 1)]);
+        insta::assert_snapshot!(rendered(&findings));
     }
 
     #[test]
