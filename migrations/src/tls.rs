@@ -884,7 +884,7 @@ mod tests {
         let conninfo = settings
             .conninfo_parameters()
             .iter()
-            .map(|(key, value)| format!("{key}={}", crate::libpq::quote(value)))
+            .map(|(key, value)| format!("{key}={}", crate::database::quote(value)))
             .collect::<Vec<_>>()
             .join(" ");
         assert_eq!(take(&conninfo).1, settings);
