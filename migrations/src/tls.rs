@@ -25,8 +25,8 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use self::connector::client_config;
 use self::failure::classify;
-pub(crate) use self::failure::Failure;
 pub use self::failure::TlsError;
+pub(crate) use self::failure::{innermost, Failure};
 pub use self::settings::{RootCert, SettingError, SslMode, TlsSettings};
 
 /// Opens a connection with `settings`' TLS, `config` holding everything else.

@@ -6,8 +6,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use postgres::error::SqlState;
 
-use crate::database::connect::{root_cause, ConnectError};
+use crate::database::connect::ConnectError;
 use crate::database::url::DatabaseUrl;
+use crate::tls;
 
 /// Fails a database operation that is not a connection attempt.
 #[derive(Debug, thiserror::Error)]
@@ -57,7 +58,7 @@ fn admin_error(url: &DatabaseUrl, action: &str, error: &postgres::Error) -> Admi
         server: url.server(),
         message: error
             .as_db_error()
-            .map_or_else(|| root_cause(error), |db| db.message().to_owned()),
+            .map_or_else(|| tls::innermost(error), |db| db.message().to_owned()),
     }
 }
 

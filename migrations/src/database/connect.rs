@@ -66,7 +66,7 @@ impl ConnectError {
                     .as_db_error()
                     .map_or_else(|| error.to_string(), |db| db.message().to_owned()),
             },
-            None => match root_cause(error) {
+            None => match tls::innermost(error) {
                 // tokio-postgres's words when the server asks for a password the config lacks.
                 reason if reason == "password missing" => ConnectError::NoPassword { server, user },
                 reason if reason == "database does not allow writes" => {
@@ -76,13 +76,4 @@ impl ConnectError {
             },
         }
     }
-}
-
-/// The innermost message of an error chain ("Connection refused (os error 111)").
-pub(super) fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut current = error;
-    while let Some(source) = current.source() {
-        current = source;
-    }
-    current.to_string()
 }

@@ -189,7 +189,8 @@ fn rustls_error(error: &postgres::Error) -> Option<&rustls::Error> {
     None
 }
 
-fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
+/// The innermost message of an error chain ("Connection refused (os error 111)").
+pub(crate) fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
     let mut current = error;
     while let Some(source) = current.source() {
         current = source;
