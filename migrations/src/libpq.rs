@@ -4,8 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::database::default_user;
-use crate::DatabaseUrl;
+use crate::database::{default_user, quote, DatabaseUrl};
 
 /// The variables read, each with the connection-string key it stands for. The TLS ones are
 /// handed on as `sslmode=`... parameters like the rest, for the connection-string parser to check.
@@ -87,11 +86,6 @@ impl Environment {
             .collect::<Vec<_>>()
             .join(" ")
     }
-}
-
-/// A connection-string value in single quotes, `\` and `'` escaped.
-pub(crate) fn quote(value: &str) -> String {
-    format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
 /// Why the password file was not used; the connection goes on without it.

@@ -202,6 +202,17 @@ mod tests {
         plan.map(|migrations| migrations.iter().map(|m| m.version).collect())
     }
 
+    /// Plans each case's migrate and compares the versions or the refusal with the case's.
+    fn check_migrate(cases: &[MigrateCase]) {
+        for (case, on_disk, done, tweak, target, allow_out_of_order, expected) in cases {
+            let set = files(on_disk);
+            let mut history = applied(done);
+            tweak(&mut history);
+            let plan = plan_migrate(&set, &history, *target, *allow_out_of_order);
+            assert_eq!(versions(plan), *expected, "{case}");
+        }
+    }
+
     #[test]
     fn migrate_plans() {
         #[rustfmt::skip]
@@ -227,6 +238,15 @@ mod tests {
                 None, false, Ok(vec![2]),
             ),
             ("out of order, allowed", &[1, 2, 3], &[1, 3], no_tweak, None, true, Ok(vec![2])),
+        ];
+        check_migrate(cases);
+    }
+
+    /// Every refusal of `migrate`: out of order, a bad target, a diverged history, a failed rollback.
+    #[test]
+    fn migrate_refusals() {
+        #[rustfmt::skip]
+        let cases: &[MigrateCase] = &[
             (
                 "out of order",
                 &[1, 2, 3], &[1, 3], no_tweak, None, false,
@@ -288,13 +308,7 @@ mod tests {
                 Err(PlanError::FailedRollback { label: "V0002__step_2".into(), error: String::new() }),
             ),
         ];
-        for (case, on_disk, done, tweak, target, allow_out_of_order, expected) in cases {
-            let set = files(on_disk);
-            let mut history = applied(done);
-            tweak(&mut history);
-            let plan = plan_migrate(&set, &history, *target, *allow_out_of_order);
-            assert_eq!(versions(plan), *expected, "{case}");
-        }
+        check_migrate(cases);
     }
 
     #[test]

@@ -122,6 +122,7 @@ fn status_of(version: Version, set: &MigrationSet, history: &History) -> Migrati
 mod tests {
     use super::*;
     use crate::fixtures::{applied, edit_after_applying, files, record_run, APPLIED_ON};
+    use State::{Applied, Failed, Missing, Modified, Pending};
 
     type Tweak = fn(&mut History);
 
@@ -145,82 +146,83 @@ mod tests {
         &'static [Shown],
     );
 
+    /// One case per state and per way of reaching it, in the order `status` lists versions.
+    #[rustfmt::skip]
+    const STATES: &[Case] = &[
+        ("nothing anywhere", &[], &[], no_tweak, &[]),
+        ("file only: pending", &[1], &[], no_tweak, &[(1, "step_1", Pending, false, None, None)]),
+        ("applied as written", &[1], &[1], no_tweak, &[(1, "step_1", Applied, true, None, None)]),
+        (
+            "duration of the run that applied it",
+            &[1], &[1], |h| record_run(h, 1, Direction::Up, RunState::Applied, None),
+            &[(1, "step_1", Applied, true, Some(42), None)],
+        ),
+        (
+            "edited after applying: modified",
+            &[1], &[1], |h| edit_after_applying(h, 1),
+            &[(1, "step_1", Modified, true, None, None)],
+        ),
+        (
+            "renamed after applying: modified, under the file's name",
+            &[1], &[1], |h| h.applied.get_mut(&1).unwrap().name = "old_name".into(),
+            &[(1, "step_1", Modified, true, None, None)],
+        ),
+        ("applied, file gone: missing", &[], &[1], no_tweak, &[(1, "step_1", Missing, true, None, None)]),
+        (
+            "failed no-transaction up",
+            &[1], &[], |h| record_run(h, 1, Direction::Up, RunState::Failed, Some("boom")),
+            &[(1, "step_1", Failed, false, None, Some("boom"))],
+        ),
+        (
+            "failed without a message",
+            &[1], &[], |h| record_run(h, 1, Direction::Up, RunState::Failed, None),
+            &[(1, "step_1", Failed, false, None, Some("unknown error"))],
+        ),
+        (
+            "failed rollback",
+            &[1], &[1], |h| record_run(h, 1, Direction::Down, RunState::Failed, Some("boom")),
+            &[(1, "step_1", Failed, true, None, Some("rollback failed: boom"))],
+        ),
+        (
+            "failed rollback without a message",
+            &[1], &[1], |h| record_run(h, 1, Direction::Down, RunState::Failed, None),
+            &[(1, "step_1", Failed, true, None, Some("rollback failed: unknown error"))],
+        ),
+        (
+            "never finished",
+            &[1], &[], |h| record_run(h, 1, Direction::Up, RunState::Running, None),
+            &[(1, "step_1", Failed, false, None, Some(
+                "did not finish: up started 2026-01-02T03:04:00Z by alice (killed, or still running)",
+            ))],
+        ),
+        (
+            "failed and its file gone: failed, named by its run",
+            &[], &[], |h| record_run(h, 1, Direction::Up, RunState::Failed, Some("boom")),
+            &[(1, "step_1", Failed, false, None, Some("boom"))],
+        ),
+        (
+            "failure wins over an edit",
+            &[1], &[1], |h| {
+                edit_after_applying(h, 1);
+                record_run(h, 1, Direction::Down, RunState::Failed, Some("boom"));
+            },
+            &[(1, "step_1", Failed, true, None, Some("rollback failed: boom"))],
+        ),
+        (
+            "every version once, in order",
+            &[2, 4], &[1, 2], |h| record_run(h, 3, Direction::Up, RunState::Failed, Some("boom")),
+            &[
+                (1, "step_1", Missing, true, None, None),
+                (2, "step_2", Applied, true, None, None),
+                (3, "step_3", Failed, false, None, Some("boom")),
+                (4, "step_4", Pending, false, None, None),
+            ],
+        ),
+    ];
+
     #[test]
     fn states_of_files_and_history() {
-        use State::{Applied, Failed, Missing, Modified, Pending};
-        #[rustfmt::skip]
-        let cases: &[Case] = &[
-            ("nothing anywhere", &[], &[], no_tweak, &[]),
-            ("file only: pending", &[1], &[], no_tweak, &[(1, "step_1", Pending, false, None, None)]),
-            ("applied as written", &[1], &[1], no_tweak, &[(1, "step_1", Applied, true, None, None)]),
-            (
-                "duration of the run that applied it",
-                &[1], &[1], |h| record_run(h, 1, Direction::Up, RunState::Applied, None),
-                &[(1, "step_1", Applied, true, Some(42), None)],
-            ),
-            (
-                "edited after applying: modified",
-                &[1], &[1], |h| edit_after_applying(h, 1),
-                &[(1, "step_1", Modified, true, None, None)],
-            ),
-            (
-                "renamed after applying: modified, under the file's name",
-                &[1], &[1], |h| h.applied.get_mut(&1).unwrap().name = "old_name".into(),
-                &[(1, "step_1", Modified, true, None, None)],
-            ),
-            ("applied, file gone: missing", &[], &[1], no_tweak, &[(1, "step_1", Missing, true, None, None)]),
-            (
-                "failed no-transaction up",
-                &[1], &[], |h| record_run(h, 1, Direction::Up, RunState::Failed, Some("boom")),
-                &[(1, "step_1", Failed, false, None, Some("boom"))],
-            ),
-            (
-                "failed without a message",
-                &[1], &[], |h| record_run(h, 1, Direction::Up, RunState::Failed, None),
-                &[(1, "step_1", Failed, false, None, Some("unknown error"))],
-            ),
-            (
-                "failed rollback",
-                &[1], &[1], |h| record_run(h, 1, Direction::Down, RunState::Failed, Some("boom")),
-                &[(1, "step_1", Failed, true, None, Some("rollback failed: boom"))],
-            ),
-            (
-                "failed rollback without a message",
-                &[1], &[1], |h| record_run(h, 1, Direction::Down, RunState::Failed, None),
-                &[(1, "step_1", Failed, true, None, Some("rollback failed: unknown error"))],
-            ),
-            (
-                "never finished",
-                &[1], &[], |h| record_run(h, 1, Direction::Up, RunState::Running, None),
-                &[(1, "step_1", Failed, false, None, Some(
-                    "did not finish: up started 2026-01-02T03:04:00Z by alice (killed, or still running)",
-                ))],
-            ),
-            (
-                "failed and its file gone: failed, named by its run",
-                &[], &[], |h| record_run(h, 1, Direction::Up, RunState::Failed, Some("boom")),
-                &[(1, "step_1", Failed, false, None, Some("boom"))],
-            ),
-            (
-                "failure wins over an edit",
-                &[1], &[1], |h| {
-                    edit_after_applying(h, 1);
-                    record_run(h, 1, Direction::Down, RunState::Failed, Some("boom"));
-                },
-                &[(1, "step_1", Failed, true, None, Some("rollback failed: boom"))],
-            ),
-            (
-                "every version once, in order",
-                &[2, 4], &[1, 2], |h| record_run(h, 3, Direction::Up, RunState::Failed, Some("boom")),
-                &[
-                    (1, "step_1", Missing, true, None, None),
-                    (2, "step_2", Applied, true, None, None),
-                    (3, "step_3", Failed, false, None, Some("boom")),
-                    (4, "step_4", Pending, false, None, None),
-                ],
-            ),
-        ];
-        for (case, on_disk, done, tweak, expected) in cases {
+        for (case, on_disk, done, tweak, expected) in STATES {
             let mut history = applied(done);
             tweak(&mut history);
             let actual: Vec<_> = statuses(&files(on_disk), &history)
@@ -256,11 +258,11 @@ mod tests {
     #[test]
     fn only_applied_is_clean_and_the_words_are_the_documented_ones() {
         let states = [
-            (State::Applied, "applied", true),
-            (State::Pending, "pending", false),
-            (State::Modified, "modified", false),
-            (State::Missing, "missing", false),
-            (State::Failed, "failed", false),
+            (Applied, "applied", true),
+            (Pending, "pending", false),
+            (Modified, "modified", false),
+            (Missing, "missing", false),
+            (Failed, "failed", false),
         ];
         for (state, word, clean) in states {
             assert_eq!(
