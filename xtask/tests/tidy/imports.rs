@@ -57,7 +57,25 @@ fn module_path(file: &str) -> (&'static str, Vec<String>) {
 
 /// Every file's imports of other files of its crate.
 fn import_graph() -> BTreeMap<String, BTreeSet<String>> {
-    let files = source_files();
+    let parsed: BTreeMap<String, syn::File> = source_files()
+        .into_iter()
+        .map(|file| {
+            let syntax =
+                syn::parse_file(&read(&file)).unwrap_or_else(|error| panic!("{file}: {error}"));
+            (file, syntax)
+        })
+        .collect();
+    let test_only = test_only_modules(&parsed);
+    let files: Vec<String> = parsed
+        .keys()
+        .filter(|file| {
+            let (root, module) = module_path(file);
+            !test_only.iter().any(|(test_root, test_module)| {
+                *test_root == root && module.starts_with(test_module)
+            })
+        })
+        .cloned()
+        .collect();
     let modules: BTreeMap<(&str, Vec<String>), String> = files
         .iter()
         .map(|file| (module_path(file), file.clone()))
@@ -65,13 +83,13 @@ fn import_graph() -> BTreeMap<String, BTreeSet<String>> {
     let mut graph = BTreeMap::new();
     for file in &files {
         let (root, module) = module_path(file);
-        let parsed = syn::parse_file(&read(file)).unwrap_or_else(|error| panic!("{file}: {error}"));
+        let parsed = &parsed[file];
         let mut paths = NamedPaths {
             scope: module.clone(),
             children: parsed.items.iter().filter_map(declared_module).collect(),
             found: Vec::new(),
         };
-        paths.visit_file(&parsed);
+        paths.visit_file(parsed);
         let imports = paths
             .found
             .into_iter()
@@ -86,6 +104,25 @@ fn import_graph() -> BTreeMap<String, BTreeSet<String>> {
         graph.insert(file.clone(), imports);
     }
     graph
+}
+
+/// The modules declared `#[cfg(test)] mod name;`: their files (`tests.rs`, fixtures) are tests.
+fn test_only_modules(parsed: &BTreeMap<String, syn::File>) -> Vec<(&'static str, Vec<String>)> {
+    let mut found = Vec::new();
+    for (file, syntax) in parsed {
+        let (root, module) = module_path(file);
+        for item in &syntax.items {
+            if let syn::Item::Mod(declared) = item {
+                if declared.content.is_none() && is_test_only(&declared.attrs) {
+                    found.push((
+                        root,
+                        [module.clone(), vec![declared.ident.to_string()]].concat(),
+                    ));
+                }
+            }
+        }
+    }
+    found
 }
 
 fn declared_module(item: &syn::Item) -> Option<String> {
@@ -164,6 +201,9 @@ impl<'ast> Visit<'ast> for NamedPaths {
             visit::visit_item_fn(self, function);
         }
     }
+
+    /// `pub(super)` names who may see an item, not what the file uses.
+    fn visit_visibility(&mut self, _: &'ast syn::Visibility) {}
 
     fn visit_item_use(&mut self, item: &'ast syn::ItemUse) {
         self.use_tree(&[], &item.tree);
@@ -260,4 +300,16 @@ fn only_commands_and_main_import_a_command() {
         "plumbing, linter or library files import a command",
         &failures,
     );
+}
+
+/// `cargo test -p xtask --test tidy -- --ignored --nocapture import_graph`: every file's imports,
+/// to see which arrow closes a cycle.
+#[test]
+#[ignore = "prints the graph for a person; asserts nothing"]
+fn print_import_graph() {
+    for (file, imports) in import_graph() {
+        for target in imports {
+            println!("{file} -> {target}");
+        }
+    }
 }
