@@ -8,7 +8,7 @@
 //! canary = true
 //! ```
 //!
-//! `deploy-db --fleet` lives in `fleet/deploy.rs`; `status --fleet` and `verify --fleet` here.
+//! `deploy-db --fleet` lives in `commands/deploy_db/fleet.rs`; `status --fleet` and `verify --fleet` here.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -18,9 +18,9 @@ use migrations::{history, statuses, DatabaseUrl, MigrationSet, State, Version};
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 
-use crate::commands::verify::{self, Expectations};
 use crate::flags::{Format, StatusArgs, VerifyArgs};
-use crate::plumbing::{project, target_database};
+use crate::plumbing::verification::{self, Expectations};
+use crate::plumbing::{check, project, target_database};
 
 /// The file name looked for beside the migrations folder when `--fleet` names none.
 pub const DEFAULT_FILE: &str = "fleet.toml";
@@ -287,9 +287,9 @@ fn state_row(member: &Member, set: &MigrationSet, verify: Option<&Expectations<'
             wrong.join(", ")
         };
         if let Some(expectations) = verify {
-            let checks = verify::checks(&mut client, set, expectations)?;
+            let checks = verification::checks(&mut client, set, expectations)?;
             row.verify_failed = Some(
-                verify::failed_names(&checks)
+                check::failed_names(&checks)
                     .into_iter()
                     .map(str::to_owned)
                     .collect(),
