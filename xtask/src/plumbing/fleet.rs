@@ -157,19 +157,48 @@ struct StateRow {
     /// The newest applied version; null when the database could not be read.
     version: Option<Version>,
     pending: Option<usize>,
-    /// `clean` (every file applied, or pending), else what is wrong: `modified`, `missing`,
-    /// `failed` with the versions, or `unreachable`.
-    state: String,
+    state: FleetState,
     /// `verify --fleet` only: the names of the checks that failed (empty: verified).
     #[serde(skip_serializing_if = "Option::is_none")]
     verify_failed: Option<Vec<String>>,
     error: Option<String>,
 }
 
+/// A database's migration state in a fleet table, written as text: `clean` (every file applied,
+/// or pending), `unreachable`, else what is wrong (`modified 3, failed 4`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum FleetState {
+    Clean,
+    Unreachable,
+    Wrong(Vec<(State, Version)>),
+}
+
+impl std::fmt::Display for FleetState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FleetState::Clean => f.write_str("clean"),
+            FleetState::Unreachable => f.write_str("unreachable"),
+            FleetState::Wrong(wrong) => {
+                let parts: Vec<String> = wrong
+                    .iter()
+                    .map(|(state, version)| format!("{state} {version}"))
+                    .collect();
+                f.write_str(&parts.join(", "))
+            }
+        }
+    }
+}
+
+impl Serialize for FleetState {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 impl StateRow {
     fn ok(&self) -> bool {
         self.error.is_none()
-            && self.state == "clean"
+            && self.state == FleetState::Clean
             && self
                 .verify_failed
                 .as_ref()
@@ -259,7 +288,7 @@ fn state_row(member: &Member, set: &MigrationSet, verify: Option<&Expectations<'
         database: member.url.redacted(),
         version: None,
         pending: None,
-        state: "unreachable".to_owned(),
+        state: FleetState::Unreachable,
         verify_failed: None,
         error: None,
     };
@@ -276,15 +305,15 @@ fn state_row(member: &Member, set: &MigrationSet, verify: Option<&Expectations<'
                 .filter(|status| status.state == State::Pending)
                 .count(),
         );
-        let wrong: Vec<String> = statuses
+        let wrong: Vec<(State, Version)> = statuses
             .iter()
             .filter(|status| !matches!(status.state, State::Applied | State::Pending))
-            .map(|status| format!("{} {}", status.state, status.version))
+            .map(|status| (status.state, status.version))
             .collect();
         row.state = if wrong.is_empty() {
-            "clean".to_owned()
+            FleetState::Clean
         } else {
-            wrong.join(", ")
+            FleetState::Wrong(wrong)
         };
         if let Some(expectations) = verify {
             let checks = verification::checks(&mut client, set, expectations)?;
@@ -343,7 +372,7 @@ fn print_states(
             row.name,
             number(row.version.and_then(|v| usize::try_from(v).ok())),
             number(row.pending),
-            row.state
+            row.state.to_string()
         );
         if let Some(failed) = &row.verify_failed {
             if failed.is_empty() {
