@@ -16,18 +16,18 @@ struct JsonReport<'a> {
 }
 
 pub fn run(args: &VerifyArgs) -> Result<()> {
-    if let Some(file) = &args.fleet.fleet {
-        return fleet::verify(args, file.as_deref());
-    }
     let set = target_database::load(args.database.dir.as_deref())?;
-    let url = target_database::resolve(&args.database)?;
-    let mut client = url.connect(&format!("{} verify", target_database::APPLICATION))?;
     let snapshot = project::snapshot_path(&set.dir, args.snapshot.as_deref());
     let expectations = Expectations {
         snapshot: &snapshot,
         allow_pending: args.allow_pending,
         strict_column_order: args.strict_column_order,
     };
+    if let Some(file) = &args.fleet.fleet {
+        return fleet::verify(&set, file.as_deref(), &expectations, args.format);
+    }
+    let url = target_database::resolve(&args.database)?;
+    let mut client = url.connect(&format!("{} verify", target_database::APPLICATION))?;
     let mut checks = verification::checks(&mut client, &set, &expectations)?;
     checks.push(standbys::check(&mut client, &args.standby_url)?);
     match args.format {

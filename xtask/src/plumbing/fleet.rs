@@ -18,9 +18,9 @@ use migrations::{history, statuses, DatabaseUrl, MigrationSet, State, Version};
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 
-use crate::flags::{Format, StatusArgs, VerifyArgs};
+use crate::flags::Format;
 use crate::plumbing::verification::{self, Expectations};
-use crate::plumbing::{check, project, target_database};
+use crate::plumbing::{check, target_database};
 
 /// The file name looked for beside the migrations folder when `--fleet` names none.
 pub const DEFAULT_FILE: &str = "fleet.toml";
@@ -213,16 +213,17 @@ struct StateReport<'a> {
     databases: &'a [StateRow],
 }
 
-/// `status --fleet`: every database's version, pending count and state in one table.
-pub fn status(args: &StatusArgs, file: Option<&Path>) -> Result<()> {
-    let set = target_database::load(args.database.dir.as_deref())?;
+/// `status --fleet`: every database's version, pending count and state in one table; with
+/// `check`, an error when one is behind the head or not clean.
+pub fn status(dir: Option<&Path>, file: Option<&Path>, format: Format, check: bool) -> Result<()> {
+    let set = target_database::load(dir)?;
     let fleet = Fleet::load(file, &set)?;
     let rows: Vec<StateRow> = fleet
         .members
         .iter()
         .map(|member| state_row(member, &set, None))
         .collect();
-    print_states(&fleet, &set, &rows, args.format)?;
+    print_states(&fleet, &set, &rows, format)?;
     let unreadable: Vec<&str> = rows
         .iter()
         .filter(|row| row.error.is_some())
@@ -239,7 +240,7 @@ pub fn status(args: &StatusArgs, file: Option<&Path>) -> Result<()> {
         .iter()
         .filter(|row| !row.ok() || row.pending != Some(0))
         .count();
-    if args.check && behind > 0 {
+    if check && behind > 0 {
         anyhow::bail!(
             "fleet {} is not clean: {behind} of {} databases are behind the head or not clean",
             fleet.path.display(),
@@ -250,21 +251,19 @@ pub fn status(args: &StatusArgs, file: Option<&Path>) -> Result<()> {
 }
 
 /// `verify --fleet`: the same table with each database's `verify` result.
-pub fn verify(args: &VerifyArgs, file: Option<&Path>) -> Result<()> {
-    let set = target_database::load(args.database.dir.as_deref())?;
-    let fleet = Fleet::load(file, &set)?;
-    let snapshot = project::snapshot_path(&set.dir, args.snapshot.as_deref());
-    let expectations = Expectations {
-        snapshot: &snapshot,
-        allow_pending: args.allow_pending,
-        strict_column_order: args.strict_column_order,
-    };
+pub fn verify(
+    set: &MigrationSet,
+    file: Option<&Path>,
+    expectations: &Expectations<'_>,
+    format: Format,
+) -> Result<()> {
+    let fleet = Fleet::load(file, set)?;
     let rows: Vec<StateRow> = fleet
         .members
         .iter()
-        .map(|member| state_row(member, &set, Some(&expectations)))
+        .map(|member| state_row(member, set, Some(expectations)))
         .collect();
-    print_states(&fleet, &set, &rows, args.format)?;
+    print_states(&fleet, set, &rows, format)?;
     let failed: Vec<&str> = rows
         .iter()
         .filter(|row| !row.ok())
