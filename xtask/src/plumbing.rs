@@ -3,6 +3,7 @@
 //! imports a command.
 
 pub mod change;
+pub mod check;
 pub mod fleet;
 pub mod journal;
 pub mod output;
@@ -16,3 +17,4 @@ pub mod sqlx_data;
 pub mod standbys;
 pub mod target_database;
 pub mod terminal;
+pub mod verification;

@@ -337,7 +337,7 @@ fn restore_and_compare(
         anyhow::bail!(
             "{} does not restore to the data it was taken from: {}",
             path.display(),
-            differences.join("; ")
+            pg_tools::describe_differences(&differences)
         );
     }
     let rows: i64 = source.values().map(|fingerprint| fingerprint.rows).sum();

@@ -8,26 +8,27 @@
 //! over generated rows, in a transaction rolled back afterwards: once on the schema of GIT_REF's
 //! own migrations and once on the head. Only a query that ran on its own schema and fails on the
 //! head, for a reason that is the schema's and not the generated data's, is a break.
+//!
+//! `check_compat/release.rs` reads the release from git, `execution.rs` prepares and runs its
+//! queries on a schema, `culprit.rs` tells the schema's refusals from the data's and finds the
+//! migration that broke each query.
 
-use std::collections::BTreeSet;
-use std::fmt;
+mod culprit;
+mod execution;
+mod release;
+
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use migrations::database::quote_identifier;
-use migrations::history;
-use migrations::model::{parse_file_name, Version};
-use migrations::runner::{Event, Runner};
-use migrations::schema::data::{self, ColumnValue, Values};
-use migrations::{Direction, Migration, MigrationSet, ScratchDatabase};
-use postgres::error::{DbError, SqlState};
-use postgres::{Client, GenericClient};
-use xshell::{cmd, Shell};
+use migrations::{DatabaseUrl, MigrationSet};
+use postgres::Client;
 
 use crate::flags::CheckCompatArgs;
-use crate::linter::application::{self, Access, Application};
+use crate::linter::application::Application;
 use crate::plumbing::sqlx_data::RecordedQuery;
 use crate::plumbing::{project, target_database};
+use culprit::Suspect;
+use execution::{Binding, Execution};
 
 pub fn run(args: &CheckCompatArgs) -> Result<()> {
     let set = target_database::load(args.server.dir.as_deref())?;
@@ -74,17 +75,53 @@ impl Checked {
 
 /// Checks every query of `git_ref` against the head schema.
 pub fn check(
-    server: &migrations::DatabaseUrl,
+    server: &DatabaseUrl,
     set: &MigrationSet,
     repo: &Path,
     git_ref: &str,
 ) -> Result<Checked> {
-    let queries = recorded_queries(repo, git_ref)?;
+    let queries = release::recorded_queries(repo, git_ref)?;
     if queries.is_empty() {
         anyhow::bail!("{git_ref} has no .sqlx/ query files: nothing to check against");
     }
-    let released = released_versions(repo, git_ref)?;
-    let release_set = MigrationSet {
+    let release_set = release_set(set, repo, git_ref)?;
+    let release_scratch = target_database::migrated_scratch(server, &release_set)
+        .with_context(|| format!("building the schema of {git_ref}"))?;
+    let mut release = release_scratch
+        .url()
+        .connect(target_database::APPLICATION)?;
+    let bindings = bindings_on_release(&mut release, &queries)?;
+    let runs = runs(&bindings);
+    let bound = || runs.iter().map(|run| (&queries[run.query], run.binding));
+    let before = execution::execute_all(&mut release, bound())?;
+
+    let head_scratch = target_database::migrated_scratch(server, set)?;
+    let mut head = head_scratch.url().connect(target_database::APPLICATION)?;
+    let after = execution::execute_all(&mut head, bound())?;
+    let compared = Compared {
+        queries: &queries,
+        bindings: &bindings,
+        runs: &runs,
+        before: &before,
+        after: &after,
+    };
+    let broken = compared.broken(&mut release, &mut head)?;
+    let breaks = if broken.is_empty() {
+        Vec::new()
+    } else {
+        describe_breaks(server, set, &broken)?
+    };
+    Ok(Checked {
+        breaks,
+        executed: compared.executed(),
+        queries: queries.len(),
+    })
+}
+
+/// The head's migrations that `git_ref` had: the schema its queries were written for.
+fn release_set(set: &MigrationSet, repo: &Path, git_ref: &str) -> Result<MigrationSet> {
+    let released = release::released_versions(repo, git_ref)?;
+    Ok(MigrationSet {
         dir: set.dir.clone(),
         migrations: set
             .migrations
@@ -92,83 +129,119 @@ pub fn check(
             .filter(|migration| released.contains(&migration.version))
             .cloned()
             .collect(),
-    };
-    let release_scratch = target_database::migrated_scratch(server, &release_set)
-        .with_context(|| format!("building the schema of {git_ref}"))?;
-    let mut release = release_scratch
-        .url()
-        .connect(target_database::APPLICATION)?;
-    // The values come from the release's schema: the types it gives the parameters (the types
-    // its `.sqlx/` data was prepared with) and the values its columns accept; the head runs the
-    // very same literals. In a transaction: reading the catalog for values uses savepoints.
+    })
+}
+
+/// The values come from the release's schema: the types it gives the parameters (the types its
+/// `.sqlx/` data was prepared with) and the values its columns accept; the head runs the very
+/// same literals. In a transaction: reading the catalog for values uses savepoints.
+fn bindings_on_release(
+    release: &mut Client,
+    queries: &[RecordedQuery],
+) -> Result<Vec<Vec<Binding>>> {
     let mut reading = release.transaction()?;
-    let bindings: Vec<Vec<Binding>> = queries
+    let bindings = queries
         .iter()
-        .map(|query| bindings(&mut reading, query))
+        .map(|query| execution::bindings(&mut reading, query))
         .collect();
     reading.rollback()?;
-    // Every run: a query with each of its bindings, or once, unbound, to be counted as not run.
-    let runs: Vec<(usize, &RecordedQuery, Option<&Binding>)> = queries
+    Ok(bindings)
+}
+
+/// One run of a query (by its index) with one of its bindings.
+struct Run<'b> {
+    query: usize,
+    binding: Option<&'b Binding>,
+}
+
+/// Every run: a query with each of its bindings, or once, unbound, to be counted as not run.
+fn runs(bindings: &[Vec<Binding>]) -> Vec<Run<'_>> {
+    bindings
         .iter()
-        .zip(&bindings)
         .enumerate()
-        .flat_map(|(index, (query, bindings))| match bindings.as_slice() {
-            [] => vec![(index, query, None)],
+        .flat_map(|(query, bindings)| match bindings.as_slice() {
+            [] => vec![Run {
+                query,
+                binding: None,
+            }],
             bindings => bindings
                 .iter()
-                .map(|binding| (index, query, Some(binding)))
+                .map(|binding| Run {
+                    query,
+                    binding: Some(binding),
+                })
                 .collect(),
         })
-        .collect();
-    let bound = || runs.iter().map(|(_, query, binding)| (*query, *binding));
-    let before = execute_all(&mut release, bound())?;
+        .collect()
+}
 
-    let head_scratch = target_database::migrated_scratch(server, set)?;
-    let mut head = head_scratch.url().connect(target_database::APPLICATION)?;
-    let after = execute_all(&mut head, bound())?;
-    let application = Application::of(queries.iter().cloned());
-    let mut broken: Vec<Suspect<'_>> = Vec::new();
-    for (index, query) in queries.iter().enumerate() {
-        if let Some(why) = incompatibility(&mut head, query) {
-            broken.push(Suspect {
-                query,
-                binding: bindings[index].first(),
-                why,
-            });
-            continue;
-        }
-        for (run, (_, _, binding)) in runs.iter().enumerate().filter(|(_, run)| run.0 == index) {
-            if let (Execution::Worked, Execution::Failed(failure)) = (&before[run], &after[run]) {
-                if caused_by_schema(failure, &mut release, &mut head, &application, query)? {
-                    broken.push(Suspect {
-                        query,
-                        binding: *binding,
-                        why: failure.to_string(),
-                    });
-                    break;
+/// Every run's execution on the release's schema (`before`) and on the head's (`after`).
+struct Compared<'q> {
+    queries: &'q [RecordedQuery],
+    bindings: &'q [Vec<Binding>],
+    runs: &'q [Run<'q>],
+    before: &'q [Execution],
+    after: &'q [Execution],
+}
+
+impl<'q> Compared<'q> {
+    /// The queries that no longer prepare as they did, or that ran on the release's schema and
+    /// fail on the head's for a reason of the schema.
+    fn broken(&self, release: &mut Client, head: &mut Client) -> Result<Vec<Suspect<'q>>> {
+        let application = Application::of(self.queries.iter().cloned());
+        let mut broken = Vec::new();
+        for (index, query) in self.queries.iter().enumerate() {
+            if let Some(why) = execution::incompatibility(head, query) {
+                broken.push(Suspect {
+                    query,
+                    binding: self.bindings[index].first(),
+                    why,
+                });
+                continue;
+            }
+            for (number, run) in self
+                .runs
+                .iter()
+                .enumerate()
+                .filter(|(_, run)| run.query == index)
+            {
+                if let (Execution::Worked, Execution::Failed(failure)) =
+                    (&self.before[number], &self.after[number])
+                {
+                    if culprit::caused_by_schema(failure, release, head, &application, query)? {
+                        broken.push(Suspect {
+                            query,
+                            binding: run.binding,
+                            why: failure.to_string(),
+                        });
+                        break;
+                    }
                 }
             }
         }
+        Ok(broken)
     }
-    let executed = queries
-        .iter()
-        .enumerate()
-        .filter(|(index, _)| {
-            runs.iter().zip(&before).any(|((query, _, _), execution)| {
-                query == index && matches!(execution, Execution::Worked)
+
+    /// How many queries ran with generated values on the release's schema.
+    fn executed(&self) -> usize {
+        (0..self.queries.len())
+            .filter(|index| {
+                self.runs.iter().zip(self.before).any(|(run, execution)| {
+                    run.query == *index && matches!(execution, Execution::Worked)
+                })
             })
-        })
-        .count();
-    let mut checked = Checked {
-        breaks: Vec::new(),
-        executed,
-        queries: queries.len(),
-    };
-    if broken.is_empty() {
-        return Ok(checked);
+            .count()
     }
-    let culprits = first_breaking_migrations(server, set, &broken)?;
-    checked.breaks = broken
+}
+
+/// One text per broken query: the file, why, the migration that broke it, the query.
+fn describe_breaks(
+    server: &DatabaseUrl,
+    set: &MigrationSet,
+    broken: &[Suspect<'_>],
+) -> Result<Vec<String>> {
+    let culprits = culprit::first_breaking_migrations(server, set, broken)?;
+    Ok(broken
         .iter()
         .zip(culprits)
         .map(|(suspect, culprit)| {
@@ -180,468 +253,7 @@ pub fn check(
                 one_line(&suspect.query.query)
             )
         })
-        .collect();
-    Ok(checked)
-}
-
-/// A query the head schema breaks, with the values it ran with and why it breaks.
-struct Suspect<'q> {
-    query: &'q RecordedQuery,
-    binding: Option<&'q Binding>,
-    why: String,
-}
-
-fn recorded_queries(repo: &Path, git_ref: &str) -> Result<Vec<RecordedQuery>> {
-    let sh = Shell::new()?;
-    sh.change_dir(repo);
-    let mut queries = Vec::new();
-    for file in files_at(&sh, git_ref, ".sqlx/")?
-        .iter()
-        .filter(|file| file.ends_with(".json"))
-    {
-        let spec = format!("{git_ref}:{file}");
-        let text = cmd!(sh, "git show {spec}")
-            .quiet()
-            .read()
-            .with_context(|| format!("cannot read {spec}"))?;
-        queries.push(RecordedQuery::parse(&text, spec)?);
-    }
-    Ok(queries)
-}
-
-/// The versions of the migrations `git_ref` had: the schema its queries were written for.
-fn released_versions(repo: &Path, git_ref: &str) -> Result<BTreeSet<Version>> {
-    let sh = Shell::new()?;
-    sh.change_dir(repo);
-    let folder = format!("{}/", project::MIGRATIONS_DIR);
-    let versions: BTreeSet<Version> = files_at(&sh, git_ref, &folder)?
-        .iter()
-        .filter_map(|path| parse_file_name(path.rsplit('/').next()?).ok())
-        .filter(|name| name.direction == Direction::Up)
-        .map(|name| name.version)
-        .collect();
-    if versions.is_empty() {
-        anyhow::bail!(
-            "{git_ref} has no migrations in {folder}: the schema its queries ran on is unknown"
-        );
-    }
-    Ok(versions)
-}
-
-/// The paths of the files in `folder` at `git_ref`.
-fn files_at(sh: &Shell, git_ref: &str, folder: &str) -> Result<Vec<String>> {
-    let listing = cmd!(sh, "git ls-tree --name-only {git_ref} {folder}")
-        .quiet()
-        .read()
-        .with_context(|| {
-            format!(
-                "cannot list {folder} at {git_ref} in {}",
-                sh.current_dir().display()
-            )
-        })?;
-    Ok(listing.lines().map(str::to_owned).collect())
-}
-
-/// Why `query` does not prepare on this schema as it did, or `None` when it does.
-fn incompatibility(client: &mut Client, query: &RecordedQuery) -> Option<String> {
-    let statement = match client.prepare(&query.query) {
-        Ok(statement) => statement,
-        Err(error) => {
-            return Some(
-                error
-                    .as_db_error()
-                    .map_or_else(|| error.to_string(), |db| Failure::of(db).to_string()),
-            )
-        }
-    };
-    let now: Vec<(String, String)> = statement
-        .columns()
-        .iter()
-        .map(|column| (column.name().to_owned(), column.type_().name().to_owned()))
-        .collect();
-    let before: Vec<(String, Option<String>)> = query
-        .describe
-        .columns
-        .iter()
-        .map(|column| {
-            (
-                column.name.clone(),
-                column.type_info.as_str().map(str::to_lowercase),
-            )
-        })
-        .collect();
-    if now.len() != before.len() {
-        return Some(format!(
-            "returns {} columns, the release expects {}",
-            now.len(),
-            before.len()
-        ));
-    }
-    now.iter()
-        .zip(&before)
-        .find_map(|((name, kind), (old_name, old_kind))| {
-            if name != old_name {
-                Some(format!("column {old_name} is now called {name}"))
-            } else if old_kind.as_ref().is_some_and(|old| old != kind) {
-                Some(format!(
-                    "column {name} changed type from {} to {kind}",
-                    old_kind.as_deref().unwrap_or("?")
-                ))
-            } else {
-                None
-            }
-        })
-}
-
-/// A query's parameters as the release's schema types them, each with a generated literal.
-/// Literals with casts rather than typed binary parameters: the same text runs on every schema
-/// compared whatever its types became there, and any type the generator knows can be bound
-/// without a Rust value for it.
-struct Binding {
-    types: Vec<String>,
-    values: Vec<ColumnValue>,
-}
-
-/// The ways `query` runs with generated values: every parameter at its first value, then each
-/// written parameter in turn at each other value its column accepts. Empty when it does not
-/// prepare on this schema or a parameter has a type no value is generated for (it is then only
-/// prepared).
-fn bindings(client: &mut impl GenericClient, query: &RecordedQuery) -> Vec<Binding> {
-    let Ok(statement) = client.prepare(&query.query) else {
-        return Vec::new();
-    };
-    let columns = application::parameter_columns(&query.query);
-    let mut types = Vec::new();
-    let mut choices: Vec<Vec<ColumnValue>> = Vec::new();
-    for (number, parameter) in (1..).zip(statement.params()) {
-        // What the release's schema accepts in the column the parameter feeds (a valid email, a
-        // key its foreign key finds, a row to update); the type's plain value where the query
-        // does not say.
-        let values = columns
-            .get(&number)
-            .and_then(|place| {
-                data::values_for_column(client, &place.table, &place.column, place.usage).ok()
-            })
-            .filter(|values| !values.is_empty());
-        let values = match values {
-            Some(values) => values,
-            None => match data::literal_for_type(client, parameter.oid(), 0) {
-                Ok(literal) => vec![ColumnValue::Literal(literal)],
-                Err(_) => return Vec::new(),
-            },
-        };
-        choices.push(values);
-        types.push(format!(
-            "{}.{}",
-            quote_identifier(parameter.schema()),
-            quote_identifier(parameter.name())
-        ));
-    }
-    let first: Vec<ColumnValue> = choices.iter().map(|values| values[0].clone()).collect();
-    let mut bindings = vec![Binding {
-        types: types.clone(),
-        values: first.clone(),
-    }];
-    for (position, values) in choices.iter().enumerate() {
-        for value in &values[1..] {
-            let mut varied = first.clone();
-            varied[position] = value.clone();
-            bindings.push(Binding {
-                types: types.clone(),
-                values: varied,
-            });
-        }
-    }
-    bindings
-}
-
-/// What running a query with its binding did.
-enum Execution {
-    NotRun,
-    Worked,
-    Failed(Failure),
-}
-
-/// Why PostgreSQL refused a query, and the object it named.
-struct Failure {
-    code: SqlState,
-    message: String,
-    table: Option<String>,
-    column: Option<String>,
-    constraint: Option<String>,
-}
-
-impl Failure {
-    fn of(error: &DbError) -> Failure {
-        Failure {
-            code: error.code().clone(),
-            message: error.message().to_owned(),
-            table: error.table().map(str::to_owned),
-            column: error.column().map(str::to_owned),
-            constraint: error.constraint().map(str::to_owned),
-        }
-    }
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.message)?;
-        match (&self.table, &self.column, &self.constraint) {
-            (Some(table), Some(column), _) => write!(f, " (column {table}.{column})"),
-            (Some(table), None, Some(constraint)) => {
-                write!(f, " (constraint {constraint} of {table})")
-            }
-            (Some(table), None, None) => write!(f, " (table {table})"),
-            _ => Ok(()),
-        }
-    }
-}
-
-const PREPARED: &str = "bomizzel_compat_query";
-
-/// Runs each query that has a binding on `client`'s schema, over generated rows in every table,
-/// in one transaction rolled back at the end; each in a savepoint of its own, so a failure
-/// neither aborts the others nor leaves them different rows.
-fn execute_all<'q>(
-    client: &mut Client,
-    queries: impl IntoIterator<Item = (&'q RecordedQuery, Option<&'q Binding>)>,
-) -> Result<Vec<Execution>> {
-    let sequences = Sequences::read(client)?;
-    let mut transaction = client.transaction()?;
-    let tables: Vec<String> = transaction
-        .query(
-            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-             WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY (current_schemas(false))",
-            &[],
-        )
-        .context("listing the tables to fill")?
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
-    // A table the generator cannot fill stays empty: queries find no rows there, which hides a
-    // break but never invents one.
-    let _unfilled = data::fill_tables_with(
-        &mut transaction,
-        &tables,
-        data::ROWS_PER_TABLE,
-        Values::Every,
-    );
-    let executions = queries
-        .into_iter()
-        .map(|(query, binding)| match binding {
-            Some(binding) => execute(&mut transaction, query, binding),
-            None => Ok(Execution::NotRun),
-        })
-        .collect::<Result<Vec<_>>>()?;
-    transaction.rollback()?;
-    sequences.restore(client)?;
-    Ok(executions)
-}
-
-/// Where every sequence stood. Sequences ignore rollbacks: put back, they give the next run on
-/// the same database the same generated ids, so a query meets the same rows after each migration.
-struct Sequences {
-    oids: Vec<u32>,
-    values: Vec<i64>,
-    called: Vec<bool>,
-}
-
-impl Sequences {
-    fn read(client: &mut Client) -> Result<Sequences> {
-        let rows = client
-            .query(
-                "SELECT seqrelid, COALESCE(pg_sequence_last_value(seqrelid), seqstart),
-                        pg_sequence_last_value(seqrelid) IS NOT NULL
-                 FROM pg_sequence",
-                &[],
-            )
-            .context("reading the sequences")?;
-        Ok(Sequences {
-            oids: rows.iter().map(|row| row.get(0)).collect(),
-            values: rows.iter().map(|row| row.get(1)).collect(),
-            called: rows.iter().map(|row| row.get(2)).collect(),
-        })
-    }
-
-    fn restore(&self, client: &mut Client) -> Result<()> {
-        client
-            .execute(
-                "SELECT setval(oid, value, called)
-                 FROM unnest($1::oid[], $2::int8[], $3::bool[]) AS saved (oid, value, called)",
-                &[&self.oids, &self.values, &self.called],
-            )
-            .context("putting the sequences back")?;
-        Ok(())
-    }
-}
-
-fn execute(
-    transaction: &mut postgres::Transaction<'_>,
-    query: &RecordedQuery,
-    binding: &Binding,
-) -> Result<Execution> {
-    let list = |items: &[String]| {
-        if items.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", items.join(", "))
-        }
-    };
-    let prepare = format!(
-        "PREPARE {PREPARED}{} AS {}",
-        list(&binding.types),
-        query.query
-    );
-    let mut literals = Vec::new();
-    for value in &binding.values {
-        literals.push(match value {
-            ColumnValue::Literal(literal) => literal.clone(),
-            ColumnValue::Existing(read) => existing_value(transaction, read)?,
-        });
-    }
-    let execute = format!("EXECUTE {PREPARED}{}", list(&literals));
-    transaction.batch_execute(&format!("SAVEPOINT {PREPARED}"))?;
-    // Outer error: it did not prepare; inner: it prepared, and this is how it ran.
-    let outcome = transaction
-        .batch_execute(&prepare)
-        .map(|()| transaction.batch_execute(&execute));
-    transaction.batch_execute(&format!(
-        "ROLLBACK TO SAVEPOINT {PREPARED}; RELEASE SAVEPOINT {PREPARED}"
-    ))?;
-    let ran = match outcome {
-        Err(error) => Err(error),
-        Ok(executed) => {
-            // A prepared statement outlives the savepoint it was made in.
-            transaction.batch_execute(&format!("DEALLOCATE {PREPARED}"))?;
-            executed
-        }
-    };
-    match ran {
-        Ok(()) => Ok(Execution::Worked),
-        Err(error) => match error.as_db_error() {
-            Some(db) => Ok(Execution::Failed(Failure::of(db))),
-            None => Err(error).with_context(|| format!("running {}", query.file)),
-        },
-    }
-}
-
-/// The literal a parameter takes here from an existing row (a parent's key, a row to find),
-/// `NULL` when there is none (or the table is not there on this schema; its own savepoint keeps
-/// the transaction).
-fn existing_value(transaction: &mut postgres::Transaction<'_>, read: &str) -> Result<String> {
-    transaction.batch_execute("SAVEPOINT bomizzel_parent_key")?;
-    let key = match transaction.query_opt(read, &[]) {
-        Ok(row) => {
-            transaction.batch_execute("RELEASE SAVEPOINT bomizzel_parent_key")?;
-            row.map(|row| row.get(0))
-        }
-        Err(_) => {
-            transaction.batch_execute(
-                "ROLLBACK TO SAVEPOINT bomizzel_parent_key; RELEASE SAVEPOINT bomizzel_parent_key",
-            )?;
-            None
-        }
-    };
-    Ok(key.unwrap_or_else(|| "NULL".to_owned()))
-}
-
-/// Whether the head's refusal of a query that ran on its release's schema, with the same values,
-/// is the schema's doing rather than the generated data's.
-fn caused_by_schema(
-    failure: &Failure,
-    release: &mut Client,
-    head: &mut Client,
-    application: &Application,
-    query: &RecordedQuery,
-) -> Result<bool> {
-    if failure.code == SqlState::UNIQUE_VIOLATION || failure.code == SqlState::EXCLUSION_VIOLATION {
-        // Generated values collide where the application's need not.
-        return Ok(false);
-    }
-    if failure.code != SqlState::CHECK_VIOLATION && failure.code != SqlState::FOREIGN_KEY_VIOLATION
-    {
-        return Ok(true);
-    }
-    let (Some(table), Some(name)) = (&failure.table, &failure.constraint) else {
-        return Ok(true);
-    };
-    let now = constraint(head, table, name)?;
-    if now.is_some() && constraint(release, table, name)? == now {
-        // The same constraint let the same values through on the release's schema: only the
-        // generated rows differ.
-        return Ok(false);
-    }
-    // A new foreign key that refuses a key the query writes refuses a generated id; one that
-    // refuses the query's change to the rows it references (a delete) refuses the application.
-    let referenced = now.and_then(|(_, referenced)| referenced);
-    Ok(referenced.is_none_or(|referenced| {
-        application
-            .queries()
-            .iter()
-            .find(|parsed| parsed.file == query.file)
-            .is_none_or(|parsed| parsed.relation(&referenced) == Some(Access::Writes))
-    }))
-}
-
-/// A constraint's definition and, for a foreign key, the table it references.
-fn constraint(
-    client: &mut Client,
-    table: &str,
-    name: &str,
-) -> Result<Option<(String, Option<String>)>> {
-    let row = client
-        .query_opt(
-            "SELECT pg_get_constraintdef(co.oid), NULLIF(co.confrelid, 0)::regclass::text
-             FROM pg_constraint co JOIN pg_class c ON c.oid = co.conrelid
-             WHERE c.relname = $1 AND pg_table_is_visible(c.oid) AND co.conname = $2",
-            &[&table, &name],
-        )
-        .with_context(|| format!("reading constraint {name} of {table}"))?;
-    Ok(row.map(|row| (row.get(0), row.get(1))))
-}
-
-/// For each broken query, the first migration after which it breaks: migrations are applied one
-/// at a time to a scratch database and the queries prepared and run after each.
-fn first_breaking_migrations(
-    server: &migrations::DatabaseUrl,
-    set: &MigrationSet,
-    broken: &[Suspect<'_>],
-) -> Result<Vec<Option<String>>> {
-    let scratch = ScratchDatabase::create(server, "bomizzel_compat")?;
-    let mut client = scratch.url().connect(target_database::APPLICATION)?;
-    history::ensure_tables(&mut client)?;
-    let mut culprits: Vec<Option<String>> = vec![None; broken.len()];
-    let mut worked = vec![false; broken.len()];
-    for migration in &set.migrations {
-        let one: [&Migration; 1] = [migration];
-        Runner::new(&mut client, migrations::runner::Settings::default())
-            .run(&one, Direction::Up, &mut |_: &Event<'_>| {})
-            .with_context(|| {
-                format!(
-                    "applying {} to find what broke the queries",
-                    migration.label()
-                )
-            })?;
-        let executions = execute_all(
-            &mut client,
-            broken
-                .iter()
-                .map(|suspect| (suspect.query, suspect.binding)),
-        )?;
-        for (index, (suspect, execution)) in broken.iter().zip(executions).enumerate() {
-            // A query fails before the tables it reads exist: only a migration after which a
-            // working query stops working broke it.
-            let works = incompatibility(&mut client, suspect.query).is_none()
-                && !matches!(execution, Execution::Failed(_));
-            if works {
-                worked[index] = true;
-            } else if worked[index] {
-                culprits[index] = Some(migration.up.file_name());
-                worked[index] = false;
-            }
-        }
-    }
-    Ok(culprits)
+        .collect())
 }
 
 fn one_line(sql: &str) -> String {

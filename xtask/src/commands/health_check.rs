@@ -2,79 +2,74 @@
 //! line per check; exit 1 when any fails.
 
 use anyhow::{Context, Result};
-use migrations::{history, statuses};
+use migrations::{history, statuses, DatabaseUrl, MigrationSet};
+use postgres::Client;
 
-use crate::commands::verify::{self, Check};
 use crate::flags::HealthCheckArgs;
-use crate::plumbing::{readiness_probe, target_database};
+use crate::plumbing::check::{self, Check, Layout};
+use crate::plumbing::{readiness_probe, standbys, target_database};
 
 pub fn run(args: &HealthCheckArgs) -> Result<()> {
     let set = target_database::load(args.database.dir.as_deref())?;
     let url = target_database::resolve(&args.database)?;
     let mut checks = Vec::new();
     match url.connect(&format!("{} health-check", target_database::APPLICATION)) {
-        Err(error) => checks.push(Check {
-            name: "database reachable",
-            passed: false,
-            details: vec![error.to_string()],
-        }),
-        Ok(mut client) => {
-            let version: String = client
-                .query_one("SHOW server_version", &[])
-                .context("asking the server version")?
-                .get(0);
-            checks.push(Check {
-                name: "database reachable",
-                passed: true,
-                details: vec![format!("{url}, PostgreSQL {version}")],
-            });
-            let history = history::read(&mut client).context("reading the migration history")?;
-            let unclean: Vec<String> = statuses(&set, &history)
-                .iter()
-                .filter(|status| !status.state.is_clean())
-                .map(|status| format!("{} is {}", status.label(), status.state))
-                .collect();
-            checks.push(Check {
-                name: "migrations applied",
-                passed: unclean.is_empty(),
-                details: if unclean.is_empty() {
-                    vec![format!(
-                        "at version {}",
-                        history.newest_applied().unwrap_or(0)
-                    )]
-                } else {
-                    unclean
-                },
-            });
-            let invalid =
-                history::invalid_indexes(&mut client).context("listing invalid indexes")?;
-            checks.push(Check {
-                name: "no INVALID index",
-                passed: invalid.is_empty(),
-                details: invalid,
-            });
-            checks.push(crate::plumbing::standbys::check(
-                &mut client,
-                &args.standby_url,
-            )?);
-        }
+        Err(error) => checks.push(Check::of(
+            "database reachable",
+            false,
+            vec![error.to_string()],
+        )),
+        Ok(mut client) => checks.extend(database_checks(&mut client, &url, &set, args)?),
     }
     if let Some(given) = &args.url {
         let ready = readiness_probe::ready_url(given);
         let outcome = readiness_probe::wait_ready(&ready, args.wait);
-        checks.push(Check {
-            name: "backend ready",
-            passed: outcome.is_ok(),
-            details: vec![outcome.unwrap_or_else(|error| error)],
-        });
+        checks.push(Check::of(
+            "backend ready",
+            outcome.is_ok(),
+            vec![outcome.unwrap_or_else(|error| error)],
+        ));
     }
-    for check in &checks {
-        let status = if check.passed { "ok  " } else { "FAIL" };
-        println!("{status}  {}: {}", check.name, check.details.join("; "));
+    for line in check::render(&checks, Layout::OneLine) {
+        println!("{line}");
     }
-    let failed = verify::failed_names(&checks);
+    let failed = check::failed_names(&checks);
     if !failed.is_empty() {
         anyhow::bail!("health check failed: {}", failed.join(", "));
     }
     Ok(())
+}
+
+/// Reachable (with the server's version), every migration applied, no INVALID index, standbys.
+fn database_checks(
+    client: &mut Client,
+    url: &DatabaseUrl,
+    set: &MigrationSet,
+    args: &HealthCheckArgs,
+) -> Result<Vec<Check>> {
+    let version: String = client
+        .query_one("SHOW server_version", &[])
+        .context("asking the server version")?
+        .get(0);
+    let reachable = Check::of(
+        "database reachable",
+        true,
+        vec![format!("{url}, PostgreSQL {version}")],
+    );
+    let history = history::read(client).context("reading the migration history")?;
+    let unclean: Vec<String> = statuses(set, &history)
+        .iter()
+        .filter(|status| !status.state.is_clean())
+        .map(|status| format!("{} is {}", status.label(), status.state))
+        .collect();
+    let applied = if unclean.is_empty() {
+        let at = history.newest_applied().unwrap_or(0);
+        Check::of("migrations applied", true, vec![format!("at version {at}")])
+    } else {
+        Check::of("migrations applied", false, unclean)
+    };
+    let invalid = history::invalid_indexes(client).context("listing invalid indexes")?;
+    let indexes = Check::of("no INVALID index", invalid.is_empty(), invalid);
+    let standbys = standbys::check(client, &args.standby_url)?;
+    Ok(vec![reachable, applied, indexes, standbys])
 }

@@ -25,7 +25,12 @@ struct Row<'a> {
 
 pub fn run(args: &StatusArgs) -> Result<()> {
     if let Some(file) = &args.fleet.fleet {
-        return fleet::status(args, file.as_deref());
+        return fleet::status(
+            args.database.dir.as_deref(),
+            file.as_deref(),
+            args.format,
+            args.check,
+        );
     }
     let set = target_database::load(args.database.dir.as_deref())?;
     let url = target_database::resolve(&args.database)?;

@@ -8,7 +8,7 @@
 //! canary = true
 //! ```
 //!
-//! `deploy-db --fleet` lives in `fleet/deploy.rs`; `status --fleet` and `verify --fleet` here.
+//! `deploy-db --fleet` lives in `commands/deploy_db/fleet.rs`; `status --fleet` and `verify --fleet` here.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -18,9 +18,9 @@ use migrations::{history, statuses, DatabaseUrl, MigrationSet, State, Version};
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 
-use crate::commands::verify::{self, Expectations};
-use crate::flags::{Format, StatusArgs, VerifyArgs};
-use crate::plumbing::{project, target_database};
+use crate::flags::Format;
+use crate::plumbing::verification::{self, Expectations};
+use crate::plumbing::{check, target_database};
 
 /// The file name looked for beside the migrations folder when `--fleet` names none.
 pub const DEFAULT_FILE: &str = "fleet.toml";
@@ -157,19 +157,48 @@ struct StateRow {
     /// The newest applied version; null when the database could not be read.
     version: Option<Version>,
     pending: Option<usize>,
-    /// `clean` (every file applied, or pending), else what is wrong: `modified`, `missing`,
-    /// `failed` with the versions, or `unreachable`.
-    state: String,
+    state: FleetState,
     /// `verify --fleet` only: the names of the checks that failed (empty: verified).
     #[serde(skip_serializing_if = "Option::is_none")]
     verify_failed: Option<Vec<String>>,
     error: Option<String>,
 }
 
+/// A database's migration state in a fleet table, written as text: `clean` (every file applied,
+/// or pending), `unreachable`, else what is wrong (`modified 3, failed 4`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum FleetState {
+    Clean,
+    Unreachable,
+    Wrong(Vec<(State, Version)>),
+}
+
+impl std::fmt::Display for FleetState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FleetState::Clean => f.write_str("clean"),
+            FleetState::Unreachable => f.write_str("unreachable"),
+            FleetState::Wrong(wrong) => {
+                let parts: Vec<String> = wrong
+                    .iter()
+                    .map(|(state, version)| format!("{state} {version}"))
+                    .collect();
+                f.write_str(&parts.join(", "))
+            }
+        }
+    }
+}
+
+impl Serialize for FleetState {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 impl StateRow {
     fn ok(&self) -> bool {
         self.error.is_none()
-            && self.state == "clean"
+            && self.state == FleetState::Clean
             && self
                 .verify_failed
                 .as_ref()
@@ -184,16 +213,17 @@ struct StateReport<'a> {
     databases: &'a [StateRow],
 }
 
-/// `status --fleet`: every database's version, pending count and state in one table.
-pub fn status(args: &StatusArgs, file: Option<&Path>) -> Result<()> {
-    let set = target_database::load(args.database.dir.as_deref())?;
+/// `status --fleet`: every database's version, pending count and state in one table; with
+/// `check`, an error when one is behind the head or not clean.
+pub fn status(dir: Option<&Path>, file: Option<&Path>, format: Format, check: bool) -> Result<()> {
+    let set = target_database::load(dir)?;
     let fleet = Fleet::load(file, &set)?;
     let rows: Vec<StateRow> = fleet
         .members
         .iter()
         .map(|member| state_row(member, &set, None))
         .collect();
-    print_states(&fleet, &set, &rows, args.format)?;
+    print_states(&fleet, &set, &rows, format)?;
     let unreadable: Vec<&str> = rows
         .iter()
         .filter(|row| row.error.is_some())
@@ -210,7 +240,7 @@ pub fn status(args: &StatusArgs, file: Option<&Path>) -> Result<()> {
         .iter()
         .filter(|row| !row.ok() || row.pending != Some(0))
         .count();
-    if args.check && behind > 0 {
+    if check && behind > 0 {
         anyhow::bail!(
             "fleet {} is not clean: {behind} of {} databases are behind the head or not clean",
             fleet.path.display(),
@@ -221,21 +251,19 @@ pub fn status(args: &StatusArgs, file: Option<&Path>) -> Result<()> {
 }
 
 /// `verify --fleet`: the same table with each database's `verify` result.
-pub fn verify(args: &VerifyArgs, file: Option<&Path>) -> Result<()> {
-    let set = target_database::load(args.database.dir.as_deref())?;
-    let fleet = Fleet::load(file, &set)?;
-    let snapshot = project::snapshot_path(&set.dir, args.snapshot.as_deref());
-    let expectations = Expectations {
-        snapshot: &snapshot,
-        allow_pending: args.allow_pending,
-        strict_column_order: args.strict_column_order,
-    };
+pub fn verify(
+    set: &MigrationSet,
+    file: Option<&Path>,
+    expectations: &Expectations<'_>,
+    format: Format,
+) -> Result<()> {
+    let fleet = Fleet::load(file, set)?;
     let rows: Vec<StateRow> = fleet
         .members
         .iter()
-        .map(|member| state_row(member, &set, Some(&expectations)))
+        .map(|member| state_row(member, set, Some(expectations)))
         .collect();
-    print_states(&fleet, &set, &rows, args.format)?;
+    print_states(&fleet, set, &rows, format)?;
     let failed: Vec<&str> = rows
         .iter()
         .filter(|row| !row.ok())
@@ -259,7 +287,7 @@ fn state_row(member: &Member, set: &MigrationSet, verify: Option<&Expectations<'
         database: member.url.redacted(),
         version: None,
         pending: None,
-        state: "unreachable".to_owned(),
+        state: FleetState::Unreachable,
         verify_failed: None,
         error: None,
     };
@@ -276,20 +304,20 @@ fn state_row(member: &Member, set: &MigrationSet, verify: Option<&Expectations<'
                 .filter(|status| status.state == State::Pending)
                 .count(),
         );
-        let wrong: Vec<String> = statuses
+        let wrong: Vec<(State, Version)> = statuses
             .iter()
             .filter(|status| !matches!(status.state, State::Applied | State::Pending))
-            .map(|status| format!("{} {}", status.state, status.version))
+            .map(|status| (status.state, status.version))
             .collect();
         row.state = if wrong.is_empty() {
-            "clean".to_owned()
+            FleetState::Clean
         } else {
-            wrong.join(", ")
+            FleetState::Wrong(wrong)
         };
         if let Some(expectations) = verify {
-            let checks = verify::checks(&mut client, set, expectations)?;
+            let checks = verification::checks(&mut client, set, expectations)?;
             row.verify_failed = Some(
-                verify::failed_names(&checks)
+                check::failed_names(&checks)
                     .into_iter()
                     .map(str::to_owned)
                     .collect(),
@@ -343,7 +371,7 @@ fn print_states(
             row.name,
             number(row.version.and_then(|v| usize::try_from(v).ok())),
             number(row.pending),
-            row.state
+            row.state.to_string()
         );
         if let Some(failed) = &row.verify_failed {
             if failed.is_empty() {

@@ -1,6 +1,8 @@
 //! What `backup`, `restore` and `deploy-db` share: finding PostgreSQL's own client programs,
 //! handing them a connection through their environment (never their argv), and fingerprinting
-//! table contents to prove two databases hold the same data.
+//! table contents to prove two databases hold the same data (`pg_tools/fingerprint.rs`).
+
+mod fingerprint;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -9,12 +11,16 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use migrations::database::quote_identifier;
 use migrations::DatabaseUrl;
 use postgres::GenericClient;
 use xshell::{Cmd, Shell};
 
 use crate::plumbing::target_database;
+
+pub use fingerprint::{
+    compare_fingerprints, describe_differences, fingerprints, DifferenceKind, Fingerprint,
+    TableDifference,
+};
 
 /// Overrides the PostgreSQL bin folders searched after `PATH` (`:`-separated; empty: none).
 pub const BIN_DIRS_VAR: &str = "BOMIZZEL_PG_BIN_DIRS";
@@ -297,92 +303,6 @@ pub fn run_tool(command: Cmd<'_>, what: &str) -> Result<String> {
 /// Jobs for a parallel dump or restore: the CPUs, at most 4 (more mostly adds server load).
 pub fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get().min(4))
-}
-
-/// A table's row count and an order-independent content checksum.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Fingerprint {
-    pub rows: i64,
-    pub checksum: String,
-}
-
-/// Every user table (`schema.table`) with its fingerprint, extension-owned tables aside (pg_dump
-/// leaves their rows out too).
-///
-/// The checksum is the sum, as numeric, of the first 64 bits of each row's `md5(row::text)`: an
-/// order-independent multiset hash, so it streams in one sequential scan with constant memory.
-/// `md5(string_agg(row::text ORDER BY row::text))` would sort the whole table and build one
-/// string of its size, which fails above 1 GB. The session pins the settings that change a row's
-/// text (time zone, date and float formats) so two servers or sessions render rows alike.
-pub fn fingerprints(client: &mut impl GenericClient) -> Result<BTreeMap<String, Fingerprint>> {
-    client
-        .batch_execute(
-            "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres';
-             SET extra_float_digits = 3; SET bytea_output = 'hex'",
-        )
-        .context("preparing to fingerprint tables")?;
-    let tables: Vec<(String, String)> = client
-        .query(
-            "SELECT n.nspname, c.relname FROM pg_class c
-             JOIN pg_namespace n ON n.oid = c.relnamespace
-             WHERE c.relkind = 'r'
-               AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'
-               AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
-                               AND d.objid = c.oid AND d.deptype = 'e')
-             ORDER BY 1, 2",
-            &[],
-        )
-        .context("listing tables")?
-        .iter()
-        .map(|row| (row.get(0), row.get(1)))
-        .collect();
-    let mut result = BTreeMap::new();
-    for (schema, table) in tables {
-        let qualified = format!("{}.{}", quote_identifier(&schema), quote_identifier(&table));
-        let row = client
-            .query_one(
-                &format!(
-                    "SELECT count(*), coalesce(sum(('x' || left(md5(ROW(r.*)::text), 16))::bit(64)::int8::numeric), 0)::text
-                     FROM {qualified} AS r"
-                ),
-                &[],
-            )
-            .with_context(|| format!("fingerprinting table {qualified}"))?;
-        result.insert(
-            format!("{schema}.{table}"),
-            Fingerprint {
-                rows: row.get(0),
-                checksum: row.get(1),
-            },
-        );
-    }
-    Ok(result)
-}
-
-/// Describes how `after` differs from `before`, one line per table; empty when equal.
-pub fn compare_fingerprints(
-    before: &BTreeMap<String, Fingerprint>,
-    after: &BTreeMap<String, Fingerprint>,
-) -> Vec<String> {
-    let mut differences = Vec::new();
-    for (table, old) in before {
-        match after.get(table) {
-            None => differences.push(format!("{table}: missing")),
-            Some(new) if new.rows != old.rows => differences.push(format!(
-                "{table}: {} rows instead of {}",
-                new.rows, old.rows
-            )),
-            Some(new) if new.checksum != old.checksum => differences.push(format!(
-                "{table}: same {} rows, different content",
-                new.rows
-            )),
-            Some(_) => {}
-        }
-    }
-    for table in after.keys().filter(|table| !before.contains_key(*table)) {
-        differences.push(format!("{table}: not there before"));
-    }
-    differences
 }
 
 /// User tables in the database (`schema.table`), for refusing to overwrite one that holds data.

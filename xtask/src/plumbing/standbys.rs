@@ -11,7 +11,7 @@ use migrations::replication::{bytes_text, Policy, Standby, Watch};
 use migrations::{history, DatabaseUrl, Version};
 use postgres::Client;
 
-use crate::commands::verify::Check;
+use crate::plumbing::check::Check;
 use crate::plumbing::target_database::APPLICATION;
 
 /// How long a standby streaming a little behind gets to reach the position read after the history.
@@ -29,13 +29,13 @@ pub fn check(client: &mut Client, standby_urls: &[String]) -> Result<Check> {
         .get(0);
     if in_recovery {
         // A standby has no WAL position of its own to compare with: its primary reports it.
-        return Ok(Check {
-            name: NAME,
-            passed: true,
-            details: vec![format!(
+        return Ok(Check::of(
+            NAME,
+            true,
+            vec![format!(
                 "this server is a standby (at version {shown}); its primary reports its standbys"
             )],
-        });
+        ));
     }
     let applied_at: i64 = client
         .query_one(
@@ -90,11 +90,7 @@ pub fn check(client: &mut Client, standby_urls: &[String]) -> Result<Check> {
     if details.is_empty() {
         details.push("no standby streams from this server".to_owned());
     }
-    Ok(Check {
-        name: NAME,
-        passed,
-        details,
-    })
+    Ok(Check::of(NAME, passed, details))
 }
 
 /// A standby's own view: its newest applied version, and how long ago it replayed a transaction.

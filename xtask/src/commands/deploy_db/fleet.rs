@@ -107,10 +107,29 @@ struct Summary<'a> {
     parallel: usize,
     started_at: String,
     finished_at: String,
-    /// `deployed` (every database deployed, up to date or skipped), `failed` or `dry_run`.
-    outcome: &'static str,
+    outcome: SummaryOutcome,
     exit_code: Exit,
     databases: &'a [Row],
+}
+
+/// How the whole fleet ended, serialised as README documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum SummaryOutcome {
+    /// Every database deployed, up to date or skipped.
+    Deployed,
+    Failed,
+    DryRun,
+}
+
+impl SummaryOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            SummaryOutcome::Deployed => "deployed",
+            SummaryOutcome::Failed => "failed",
+            SummaryOutcome::DryRun => "dry_run",
+        }
+    }
 }
 
 pub fn run(args: &DeployDbArgs, set: &MigrationSet, file: Option<&Path>) -> Result<()> {
@@ -139,11 +158,11 @@ pub fn run(args: &DeployDbArgs, set: &MigrationSet, file: Option<&Path>) -> Resu
         started_at,
         finished_at: timestamp(),
         outcome: if !failed.is_empty() {
-            "failed"
+            SummaryOutcome::Failed
         } else if args.dry_run {
-            "dry_run"
+            SummaryOutcome::DryRun
         } else {
-            "deployed"
+            SummaryOutcome::Deployed
         },
         exit_code: code,
         databases: &rows,
@@ -331,7 +350,7 @@ fn table(summary: &Summary<'_>, width: usize) -> String {
         summary.databases.len(),
         summary.head,
         summary.parallel,
-        summary.outcome
+        summary.outcome.as_str()
     );
     out.push_str(&format!(
         "{:<width$}  {:<6}  {:<5}  {:<15}  {:<9}  {:>9}  BACKUP\n",
@@ -380,4 +399,20 @@ fn timestamp() -> String {
         now.second(),
         now.microsecond()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_outcomes_are_written_as_printed() {
+        for outcome in [
+            SummaryOutcome::Deployed,
+            SummaryOutcome::Failed,
+            SummaryOutcome::DryRun,
+        ] {
+            assert_eq!(serde_json::to_value(outcome).unwrap(), outcome.as_str());
+        }
+    }
 }
