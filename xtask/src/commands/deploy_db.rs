@@ -14,10 +14,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use migrations::apply::{self, Request};
 use migrations::history::{self, History};
 use migrations::plan::{self, RollbackTarget};
-use migrations::runner::{Event, Observer, Runner};
-use migrations::{statuses, DatabaseUrl, Direction, Migration, MigrationSet, State, Version};
+use migrations::runner::MigrationRun;
+use migrations::{statuses, DatabaseUrl, Migration, MigrationSet, State, Version};
 use postgres::Client;
 use serde::Serialize;
 use xshell::Shell;
@@ -386,20 +387,27 @@ impl<'a> Deploy<'a> {
         step("migrate");
         history::ensure_tables(&mut client).context("creating the history tables")?;
         let settings = target_database::settings(url, &self.args.change);
-        let mut recorder = Recorder {
-            reporter: Reporter::new(self.journal),
-            runs: HashMap::new(),
+        let mut reporter = Reporter::new(self.journal);
+        let request = Request::Migrate {
+            target: None,
+            allow_out_of_order: false,
         };
-        let outcome =
-            Runner::new(&mut client, settings.clone()).run(&pending, Direction::Up, &mut recorder);
-        let runs = std::mem::take(&mut recorder.runs);
-        recorder.reporter.finish()?;
+        let outcome = apply::apply(
+            &mut client,
+            self.set,
+            &history,
+            request,
+            settings.clone(),
+            &mut reporter,
+        );
+        reporter.finish()?;
+        let (ran, run_error) = apply::ran(outcome).map_err(|error| refused(error.to_string()))?;
         let mut failed: Option<&Migration> = None;
         for migration in &pending {
-            let run = runs.get(&(migration.version, Direction::Up));
-            let outcome = match run {
-                Some((_, None)) => "applied",
-                Some((_, Some(_))) => {
+            let run = ran.run_of(migration.version);
+            let outcome = match run.map(MigrationRun::succeeded) {
+                Some(true) => "applied",
+                Some(false) => {
                     failed = Some(migration);
                     "failed"
                 }
@@ -409,27 +417,25 @@ impl<'a> Deploy<'a> {
                 version: migration.version,
                 name: migration.name.clone(),
                 class: self.risk_of(migration.version),
-                duration_ms: run.map(|(duration, _)| duration.as_millis()),
+                duration_ms: run.map(|run| run.duration.as_millis()),
                 outcome,
                 rollback_duration_ms: None,
-                error: run.and_then(|(_, error)| error.clone()),
+                error: run.and_then(MigrationRun::error).map(ToString::to_string),
             });
         }
         let applied: Vec<&Migration> = pending
             .iter()
             .copied()
             .filter(|migration| {
-                matches!(
-                    runs.get(&(migration.version, Direction::Up)),
-                    Some((_, None))
-                )
+                ran.run_of(migration.version)
+                    .is_some_and(MigrationRun::succeeded)
             })
             .collect();
         self.report.final_version = current_version(&mut client)?;
 
-        let failure = match outcome {
-            Err(error) => Some(format!("{error}")),
-            Ok(()) => {
+        let failure = match run_error {
+            Some(error) => Some(format!("{error}")),
+            None => {
                 step("verify");
                 self.after_checks(&mut client).err()
             }
@@ -824,24 +830,20 @@ impl<'a> Deploy<'a> {
         starting: Version,
     ) -> Result<()> {
         let history = history::read(client).context("reading the migration history")?;
-        let chosen = plan::plan_rollback(self.set, &history, RollbackTarget::To(starting))?;
-        let mut recorder = Recorder {
-            reporter: Reporter::new(self.journal),
-            runs: HashMap::new(),
-        };
-        let outcome = Runner::new(client, settings).run(&chosen, Direction::Down, &mut recorder);
-        let runs = std::mem::take(&mut recorder.runs);
-        recorder.reporter.finish()?;
+        let mut reporter = Reporter::new(self.journal);
+        let request = Request::Rollback(RollbackTarget::To(starting));
+        let outcome = apply::apply(client, self.set, &history, request, settings, &mut reporter);
+        reporter.finish()?;
+        let (ran, run_error) = apply::ran(outcome)?;
         for report in &mut self.report.migrations {
-            if let Some((duration, error)) = runs.get(&(report.version, Direction::Down)) {
-                report.rollback_duration_ms = Some(duration.as_millis());
-                if error.is_none() {
+            if let Some(run) = ran.run_of(report.version) {
+                report.rollback_duration_ms = Some(run.duration.as_millis());
+                if run.succeeded() {
                     report.outcome = "rolled_back";
                 }
             }
         }
-        outcome?;
-        Ok(())
+        run_error.map_or(Ok(()), |error| Err(error.into()))
     }
 
     fn risk_of(&self, version: Version) -> String {
@@ -869,41 +871,6 @@ impl<'a> Deploy<'a> {
             passed,
             details,
         });
-    }
-}
-
-/// Forwards the runner's events to the printing, logging reporter, and keeps each migration's
-/// duration and error.
-struct Recorder<'j> {
-    reporter: Reporter<'j>,
-    runs: HashMap<(Version, Direction), (Duration, Option<String>)>,
-}
-
-impl Observer for Recorder<'_> {
-    fn event(&mut self, event: &Event<'_>) {
-        self.reporter.event(event);
-        match *event {
-            Event::Finished {
-                migration,
-                direction,
-                duration,
-            } => {
-                self.runs
-                    .insert((migration.version, direction), (duration, None));
-            }
-            Event::Failed {
-                migration,
-                direction,
-                duration,
-                error,
-            } => {
-                self.runs.insert(
-                    (migration.version, direction),
-                    (duration, Some(error.to_string())),
-                );
-            }
-            _ => {}
-        }
     }
 }
 
