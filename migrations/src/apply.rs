@@ -25,6 +25,12 @@ pub enum Request {
 }
 
 impl Request {
+    /// Every pending migration, in order.
+    pub const TO_HEAD: Request = Request::Migrate {
+        target: None,
+        allow_out_of_order: false,
+    };
+
     pub fn direction(self) -> Direction {
         match self {
             Request::Migrate { .. } => Direction::Up,
@@ -106,15 +112,11 @@ pub fn migrated_scratch(
     })?;
     let mut client = scratch.url().connect(application)?;
     history::ensure_tables(&mut client).map_err(ScratchError::History)?;
-    let everything = Request::Migrate {
-        target: None,
-        allow_out_of_order: false,
-    };
     apply(
         &mut client,
         set,
         &History::default(),
-        everything,
+        Request::TO_HEAD,
         Settings::default(),
         &mut |_: &Event<'_>| {},
     )

@@ -67,7 +67,7 @@ impl Report {
     }
 
     /// How many migrations ran to the end.
-    pub fn succeeded(&self) -> usize {
+    pub fn completed(&self) -> usize {
         self.runs.iter().filter(|run| run.succeeded()).count()
     }
 }

@@ -388,15 +388,11 @@ impl<'a> Deploy<'a> {
         history::ensure_tables(&mut client).context("creating the history tables")?;
         let settings = target_database::settings(url, &self.args.change);
         let mut reporter = Reporter::new(self.journal);
-        let request = Request::Migrate {
-            target: None,
-            allow_out_of_order: false,
-        };
         let outcome = apply::apply(
             &mut client,
             self.set,
             &history,
-            request,
+            Request::TO_HEAD,
             settings.clone(),
             &mut reporter,
         );

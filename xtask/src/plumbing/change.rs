@@ -51,7 +51,7 @@ pub fn run(
         println!(
             "{url} is at version {} ({} {} in {} ms)",
             version_text(now.newest_applied()),
-            report.succeeded(),
+            report.completed(),
             match request.direction() {
                 Direction::Up => "applied",
                 Direction::Down => "rolled back",
