@@ -75,9 +75,6 @@ pub fn apply(
     observer: &mut dyn Observer,
 ) -> Result<Report, ApplyError> {
     let planned = request.plan(set, history)?;
-    if planned.is_empty() {
-        return Ok(Report::default());
-    }
     Ok(Runner::new(client, settings).run(&planned, request.direction(), observer)?)
 }
 
