@@ -4,6 +4,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use migrations::history::READINESS;
 use serde_json::{json, Value};
 
 use crate::AppState;
@@ -32,32 +33,25 @@ async fn readiness(state: &AppState, needed: i32) -> Result<i32, String> {
         .get_or_try_init(|| prepared_statements_stay_apart(&state.pool))
         .await?;
     // The history tables may not exist yet, so these queries are built at run time.
-    let (history, states): (bool, bool) = sqlx::query_as(
-        "SELECT to_regclass('refinery_schema_history') IS NOT NULL,
-                to_regclass('bomizzel_migration_state') IS NOT NULL",
-    )
-    .fetch_one(&state.pool)
-    .await
-    .map_err(|error| hidden(error, "database unreachable"))?;
+    let (history, states): (bool, bool) = sqlx::query_as(READINESS.tables_exist)
+        .fetch_one(&state.pool)
+        .await
+        .map_err(|error| hidden(error, "database unreachable"))?;
     if !history {
         return Err(format!(
             "schema not migrated: version 0, this build needs {needed}"
         ));
     }
-    let (version,): (Option<i32>,) =
-        sqlx::query_as("SELECT max(version) FROM refinery_schema_history")
-            .fetch_one(&state.pool)
-            .await
-            .map_err(|error| hidden(error, "cannot read the schema version"))?;
+    let (version,): (Option<i32>,) = sqlx::query_as(READINESS.newest_version)
+        .fetch_one(&state.pool)
+        .await
+        .map_err(|error| hidden(error, "cannot read the schema version"))?;
     let version = version.unwrap_or(0);
     if states {
-        let unfinished: Option<String> = sqlx::query_scalar(
-            "SELECT format('V%s__%s is %s', lpad(version::text, 4, '0'), name, state)
-             FROM bomizzel_migration_state WHERE state <> 'applied' ORDER BY version LIMIT 1",
-        )
-        .fetch_optional(&state.pool)
-        .await
-        .map_err(|error| hidden(error, "cannot read the migration states"))?;
+        let unfinished: Option<String> = sqlx::query_scalar(READINESS.first_unfinished)
+            .fetch_optional(&state.pool)
+            .await
+            .map_err(|error| hidden(error, "cannot read the migration states"))?;
         if let Some(unfinished) = unfinished {
             return Err(format!("migration {unfinished}"));
         }

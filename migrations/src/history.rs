@@ -5,10 +5,11 @@
 //! transaction that failed or never finished (refinery has no row for those).
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use postgres::GenericClient;
 
-use crate::model::{Direction, Version};
+use crate::model::{Direction, Migration, Version};
 
 pub const REFINERY_TABLE: &str = "refinery_schema_history";
 pub const STATE_TABLE: &str = "bomizzel_migration_state";
@@ -53,7 +54,7 @@ COMMENT ON TABLE bomizzel_backfill_progress IS
     'Where each batched data migration is: the last key done, committed with each batch, so a killed run resumes there.';";
 
 /// The server backend that runs a script outside a transaction, recorded with its `running` row
-/// (see [`crate::recovery`]), for state tables made before these columns existed. Checked first,
+/// (what the recovery of a dead runner looks for), for state tables made before these columns existed. Checked first,
 /// so the `ALTER TABLE` (and its exclusive lock) happens once, not on every run.
 const ADD_BACKEND_COLUMNS: &str = "DO $$ BEGIN
     IF NOT EXISTS (SELECT FROM pg_attribute
@@ -157,16 +158,11 @@ pub fn read(client: &mut impl GenericClient) -> Result<History, postgres::Error>
              FROM bomizzel_migration_state ORDER BY version",
             &[],
         )? {
-            let direction: String = row.get(2);
             let state: String = row.get(3);
             let state_row = StateRow {
                 version: row.get(0),
                 name: row.get(1),
-                direction: if direction == "down" {
-                    Direction::Down
-                } else {
-                    Direction::Up
-                },
+                direction: direction_of(row.get(2)),
                 state: RunState::parse(&state),
                 started_at: row.get(4),
                 duration_ms: row.get(5),
@@ -178,6 +174,15 @@ pub fn read(client: &mut impl GenericClient) -> Result<History, postgres::Error>
         }
     }
     Ok(history)
+}
+
+/// A `direction` column's value (the tables' CHECK allows only `up` and `down`).
+fn direction_of(text: &str) -> Direction {
+    if text == "down" {
+        Direction::Down
+    } else {
+        Direction::Up
+    }
 }
 
 fn table_exists(client: &mut impl GenericClient, table: &str) -> Result<bool, postgres::Error> {
@@ -208,4 +213,199 @@ pub fn drop_index_concurrently(
     index: &str,
 ) -> Result<(), postgres::Error> {
     client.batch_execute(&format!("DROP INDEX CONCURRENTLY IF EXISTS {index}"))
+}
+
+/// Where one batched data migration stands in one direction, from `bomizzel_backfill_progress`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backfill {
+    pub version: Version,
+    /// From the state table or refinery's, empty when neither knows the version any more.
+    pub name: String,
+    pub direction: Direction,
+    pub table: String,
+    pub rows: i64,
+    pub batches: i32,
+    /// The last key done; `None` before the first batch.
+    pub last_key: Option<i64>,
+    /// The largest key when the run started: batches stop there.
+    pub stop_key: Option<i64>,
+    pub started_at: String,
+    pub updated_at: String,
+    /// `None` while the run is unfinished (running, or stopped to be resumed).
+    pub finished_at: Option<String>,
+}
+
+/// Every batched data migration's progress, by version and direction; none on a database where
+/// no batched migration has run (nothing is created here).
+pub fn backfills(client: &mut impl GenericClient) -> Result<Vec<Backfill>, postgres::Error> {
+    if !table_exists(client, BACKFILL_TABLE)? {
+        return Ok(Vec::new());
+    }
+    let rows = client.query(
+        "SELECT p.version, coalesce(s.name, r.name, ''), p.direction, p.table_name,
+                p.rows_done, p.batches, p.last_key, p.stop_key,
+                to_char(p.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
+                to_char(p.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
+                to_char(p.finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')
+         FROM bomizzel_backfill_progress p
+         LEFT JOIN bomizzel_migration_state s ON s.version = p.version
+         LEFT JOIN refinery_schema_history r ON r.version = p.version
+         ORDER BY p.version, p.direction",
+        &[],
+    )?;
+    Ok(rows
+        .iter()
+        .map(|row| Backfill {
+            version: row.get(0),
+            name: row.get(1),
+            direction: direction_of(row.get(2)),
+            table: row.get(3),
+            rows: row.get(4),
+            batches: row.get(5),
+            last_key: row.get(6),
+            stop_key: row.get(7),
+            started_at: row.get(8),
+            updated_at: row.get(9),
+            finished_at: row.get(10),
+        })
+        .collect())
+}
+
+/// The queries that tell whether a database's schema is ready for a build, run in this order:
+/// the backend's readiness. Plain text rather than checked macros: the tables may not exist yet.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadinessQueries {
+    /// Whether refinery's table and the state table exist: two booleans.
+    pub tables_exist: &'static str,
+    /// The newest applied version (NULL when none), once refinery's table exists.
+    pub newest_version: &'static str,
+    /// The first migration whose run failed or never finished, as `V0003__name is failed`, once
+    /// the state table exists.
+    pub first_unfinished: &'static str,
+}
+
+pub const READINESS: ReadinessQueries = ReadinessQueries {
+    tables_exist: "SELECT to_regclass('refinery_schema_history') IS NOT NULL,
+                to_regclass('bomizzel_migration_state') IS NOT NULL",
+    newest_version: "SELECT max(version) FROM refinery_schema_history",
+    first_unfinished: "SELECT format('V%s__%s is %s', lpad(version::text, 4, '0'), name, state)
+             FROM bomizzel_migration_state WHERE state <> 'applied' ORDER BY version LIMIT 1",
+};
+
+/// Writes the history rows of a finished script, inside the caller's transaction. `duration` is
+/// `None` when the script's end was not seen (a run settled after its runner died).
+pub(crate) fn record_finished(
+    client: &mut impl GenericClient,
+    migration: &Migration,
+    direction: Direction,
+    duration: Option<Duration>,
+    applied_by: &str,
+) -> Result<(), postgres::Error> {
+    match direction {
+        Direction::Up => {
+            client.execute(
+                "INSERT INTO refinery_schema_history (version, name, applied_on, checksum)
+                 VALUES ($1, $2,
+                         to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),
+                         $3)",
+                &[
+                    &migration.version,
+                    &migration.name,
+                    &migration.checksum.to_string(),
+                ],
+            )?;
+            client.execute(
+                "INSERT INTO bomizzel_migration_state
+                     (version, name, direction, state, started_at, duration_ms, applied_by)
+                 VALUES ($1, $2, 'up', 'applied', now(), $3, $4)
+                 ON CONFLICT (version) DO UPDATE SET direction = 'up', state = 'applied',
+                     duration_ms = $3, error = NULL, applied_by = $4",
+                &[
+                    &migration.version,
+                    &migration.name,
+                    &duration.map(millis),
+                    &applied_by,
+                ],
+            )?;
+        }
+        Direction::Down => {
+            client.execute(
+                "DELETE FROM refinery_schema_history WHERE version = $1",
+                &[&migration.version],
+            )?;
+            client.execute(
+                "DELETE FROM bomizzel_migration_state WHERE version = $1",
+                &[&migration.version],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Commits a `running` state row before a script outside a transaction starts, so a crash
+/// mid-script still shows up as unfinished, with the backend that runs it: a dead runner's
+/// statement may go on in the server.
+pub(crate) fn record_running(
+    client: &mut impl GenericClient,
+    migration: &Migration,
+    direction: Direction,
+    invalid_indexes_before: &[String],
+    applied_by: &str,
+) -> Result<(), postgres::Error> {
+    client
+        .execute(
+            "INSERT INTO bomizzel_migration_state
+                 (version, name, direction, state, started_at, invalid_indexes_before, applied_by,
+                  backend_pid, backend_start)
+             VALUES ($1, $2, $3, 'running', now(), $4, $5, pg_backend_pid(),
+                     (SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()))
+             ON CONFLICT (version) DO UPDATE SET direction = $3, state = 'running',
+                 started_at = now(), duration_ms = NULL, error = NULL,
+                 invalid_indexes_before = $4, applied_by = $5,
+                 backend_pid = excluded.backend_pid, backend_start = excluded.backend_start",
+            &[
+                &migration.version,
+                &migration.name,
+                &direction.as_str(),
+                &invalid_indexes_before,
+                &applied_by,
+            ],
+        )
+        .map(|_| ())
+}
+
+/// Marks the `running` row of a script outside a transaction as failed, with its error.
+pub(crate) fn record_failed(
+    client: &mut impl GenericClient,
+    version: Version,
+    error: &str,
+    duration: Duration,
+) -> Result<(), postgres::Error> {
+    client
+        .execute(
+            "UPDATE bomizzel_migration_state SET state = 'failed', error = $2,
+                 duration_ms = $3 WHERE version = $1",
+            &[&version, &error, &millis(duration)],
+        )
+        .map(|_| ())
+}
+
+/// The INVALID indexes that existed before the last run of `version` began, when that run
+/// failed or never finished; `None` when its last run ended applied (or it never ran).
+pub(crate) fn unfinished_run_invalid_before(
+    client: &mut impl GenericClient,
+    version: Version,
+) -> Result<Option<Vec<String>>, postgres::Error> {
+    Ok(client
+        .query_opt(
+            "SELECT invalid_indexes_before FROM bomizzel_migration_state
+             WHERE version = $1 AND state <> 'applied'",
+            &[&version],
+        )?
+        .map(|row| row.get(0)))
+}
+
+/// A duration as the history tables and PostgreSQL's time settings take it: whole milliseconds.
+pub(crate) fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }

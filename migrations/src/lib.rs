@@ -2,7 +2,7 @@
 //! applies and reverts them against PostgreSQL. The backend embeds the files to know the schema
 //! version it needs; the xtask loads them from disk and runs them.
 
-pub mod batched;
+pub mod apply;
 pub mod database;
 #[cfg(test)]
 mod fixtures;

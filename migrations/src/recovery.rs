@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use postgres::{Client, GenericClient};
 
+use crate::history::{millis, record_finished};
 use crate::model::{Direction, Migration, Version};
-use crate::runner::record_finished;
 
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
@@ -165,7 +165,7 @@ pub fn inspect(client: &mut Client, expected: &ExpectedIndex) -> Result<Leftover
     let mut transaction = client.transaction()?;
     transaction.batch_execute(&format!(
         "SET LOCAL lock_timeout = {}; {copy_table}; {}",
-        crate::runner::millis(CHECK_LOCK_TIMEOUT),
+        millis(CHECK_LOCK_TIMEOUT),
         expected.on_scratch_copy
     ))?;
     let scratch = transaction.query_one(

@@ -160,3 +160,70 @@ fn a_batched_migration_on_a_table_without_an_integer_key_is_refused_clearly() {
         "key tags.name is text",
     ]);
 }
+
+#[test]
+fn a_batch_that_loses_a_deadlock_is_retried_and_does_its_rows_once() {
+    let fixture = counter_fixture("batch-size=100000");
+    fixture.xtask(&["migrate", "--target", "1"]).assert_ok();
+    let mut other = fixture.client();
+    // The runner's session looks for deadlocks after 200 ms of waiting, this one only after a
+    // minute: PostgreSQL fails the side that looks first, so the batch is always the one it fails.
+    other
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{}\" SET deadlock_timeout = '200ms'",
+            fixture.db.url().database()
+        ))
+        .unwrap();
+    other
+        .batch_execute(&format!(
+            "SET deadlock_timeout = '1min'; BEGIN; SELECT FROM counters WHERE id = {ROWS} FOR UPDATE"
+        ))
+        .unwrap();
+    let mut command = fixture.command(&["migrate", "--retry-backoff", "100ms"]);
+    command.env("DATABASE_URL", fixture.db.url().secret_conninfo());
+    let child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The batch has updated every row but the last, which it waits for.
+    let started = Instant::now();
+    while !fixture
+        .client()
+        .query_one(
+            "SELECT EXISTS (SELECT FROM pg_stat_activity
+                            WHERE wait_event_type = 'Lock' AND query LIKE '%UPDATE counters SET hits = hits + 1%')",
+            &[],
+        )
+        .unwrap()
+        .get::<_, bool>(0)
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the batch never waited for the locked row"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Now the other session waits for the first row, which the batch holds: a deadlock.
+    other
+        .execute("UPDATE counters SET hits = hits WHERE id = 1", &[])
+        .unwrap();
+    other.batch_execute("COMMIT").unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("lock timeout (attempt 1), retrying"),
+        "{stdout}"
+    );
+    let log = fixture.log();
+    assert!(
+        log.contains("\"outcome\":\"retrying\"") && log.contains("40P01"),
+        "the retry is logged with the deadlock: {log}"
+    );
+    assert_eq!(hits(&fixture), (ROWS, 1, 1), "every row exactly once");
+}

@@ -72,7 +72,7 @@ pub(crate) fn execute(
     script: &Script,
 ) -> Result<(), postgres::Error> {
     match &script.directives.batched {
-        Some(batched) => crate::batched::run_whole(client, script, batched).map(|_| ()),
+        Some(batched) => crate::runner::run_whole(client, script, batched).map(|_| ()),
         None => client.batch_execute(&script.sql),
     }
 }

@@ -1,6 +1,7 @@
 //! `cargo xtask backfill status`: batched data migrations, running (or stopped) and finished.
 
 use anyhow::{Context, Result};
+use migrations::history;
 use serde::Serialize;
 
 use crate::flags::{BackfillArgs, BackfillCommand, Format};
@@ -10,7 +11,7 @@ use crate::plumbing::target_database;
 struct Backfill {
     version: i32,
     name: String,
-    direction: String,
+    direction: &'static str,
     table: String,
     state: &'static str,
     rows: i64,
@@ -26,45 +27,25 @@ pub fn run(args: &BackfillArgs) -> Result<()> {
     let BackfillCommand::Status { database, format } = &args.command;
     let url = target_database::resolve(database)?;
     let mut client = url.connect(&format!("{} backfill status", target_database::APPLICATION))?;
-    let exists: bool = client
-        .query_one(
-            "SELECT to_regclass('bomizzel_backfill_progress') IS NOT NULL",
-            &[],
-        )?
-        .get(0);
-    let rows = if exists {
-        client
-            .query(
-                "SELECT p.version, coalesce(s.name, r.name, ''), p.direction, p.table_name,
-                        p.finished_at IS NOT NULL, p.rows_done, p.batches, p.last_key, p.stop_key,
-                        to_char(p.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
-                        to_char(p.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
-                        to_char(p.finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')
-                 FROM bomizzel_backfill_progress p
-                 LEFT JOIN bomizzel_migration_state s ON s.version = p.version
-                 LEFT JOIN refinery_schema_history r ON r.version = p.version
-                 ORDER BY p.version, p.direction",
-                &[],
-            )
-            .context("reading the backfill progress")?
-    } else {
-        Vec::new()
-    };
-    let backfills: Vec<Backfill> = rows
-        .iter()
-        .map(|row| Backfill {
-            version: row.get(0),
-            name: row.get(1),
-            direction: row.get(2),
-            table: row.get(3),
-            state: if row.get(4) { "finished" } else { "unfinished" },
-            rows: row.get(5),
-            batches: row.get(6),
-            last_key: row.get(7),
-            stop_key: row.get(8),
-            started_at: row.get(9),
-            updated_at: row.get(10),
-            finished_at: row.get(11),
+    let backfills: Vec<Backfill> = history::backfills(&mut client)
+        .context("reading the backfill progress")?
+        .into_iter()
+        .map(|backfill| Backfill {
+            version: backfill.version,
+            name: backfill.name,
+            direction: backfill.direction.as_str(),
+            table: backfill.table,
+            state: match backfill.finished_at {
+                Some(_) => "finished",
+                None => "unfinished",
+            },
+            rows: backfill.rows,
+            batches: backfill.batches,
+            last_key: backfill.last_key,
+            stop_key: backfill.stop_key,
+            started_at: backfill.started_at,
+            updated_at: backfill.updated_at,
+            finished_at: backfill.finished_at,
         })
         .collect();
     match format {

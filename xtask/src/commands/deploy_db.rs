@@ -228,9 +228,9 @@ impl Deploy<'_> {
         step("migrate");
         let settings = target_database::settings(self.url, &self.args.change);
         let run = self.apply(&mut client, &pending, settings.clone())?;
-        let failure = match &run.outcome {
-            Err(error) => Some(error.to_string()),
-            Ok(()) => {
+        let failure = match &run.error {
+            Some(error) => Some(error.to_string()),
+            None => {
                 step("verify");
                 self.after_checks(&mut client).err()
             }

@@ -1,8 +1,8 @@
 //! `cargo xtask rollback`: revert applied migrations with their down files, newest first.
 
 use anyhow::Result;
-use migrations::plan::{plan_rollback, RollbackTarget};
-use migrations::Direction;
+use migrations::apply::Request;
+use migrations::plan::RollbackTarget;
 
 use crate::flags::RollbackArgs;
 use crate::plumbing::{change, target_database};
@@ -15,10 +15,9 @@ pub fn run(args: &RollbackArgs) -> Result<()> {
     let set = target_database::load(args.database.dir.as_deref())?;
     change::run(
         "rollback",
-        Direction::Down,
+        Request::Rollback(target),
         &args.database,
         &args.change,
-        |set, history| plan_rollback(set, history, target),
         &set,
     )
 }

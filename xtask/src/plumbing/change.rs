@@ -1,25 +1,23 @@
-//! What `migrate` and `rollback` share: load, lock, plan, run, log. They differ only in the plan
-//! and the direction.
+//! What `migrate` and `rollback` share: load, lock, settle what a dead runner left, then the
+//! engine's apply, printed and logged. They differ only in the request.
 
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use migrations::history::{self, History};
-use migrations::plan::PlanError;
-use migrations::runner::Runner;
-use migrations::{Direction, Migration, MigrationSet};
+use migrations::apply::{self, Request};
+use migrations::history;
+use migrations::{Direction, MigrationSet};
 
 use crate::flags::{ChangeArgs, DatabaseArgs};
 use crate::plumbing::journal::{Journal, Reporter};
 use crate::plumbing::{recovery, target_database};
 
-pub fn run<'s>(
+pub fn run(
     command: &'static str,
-    direction: Direction,
+    request: Request,
     database_args: &DatabaseArgs,
     change: &ChangeArgs,
-    plan: impl FnOnce(&'s MigrationSet, &History) -> Result<Vec<&'s Migration>, PlanError>,
-    set: &'s MigrationSet,
+    set: &MigrationSet,
 ) -> Result<()> {
     let url = target_database::resolve(database_args)?;
     let mut journal = Journal::open(change.log.as_deref(), command, &url)?;
@@ -37,25 +35,24 @@ pub fn run<'s>(
             &settings.applied_by,
         )?;
         let history = history::read(&mut client).with_context(context)?;
-        let chosen = plan(set, &history)?;
-        if chosen.is_empty() {
+        let started = Instant::now();
+        let mut reporter = Reporter::new(journal);
+        let applied = apply::apply(&mut client, set, &history, request, settings, &mut reporter);
+        reporter.finish()?;
+        let report = applied?;
+        if report.runs.is_empty() {
             println!(
                 "{url} is up to date at version {}",
                 version_text(history.newest_applied())
             );
             return Ok(());
         }
-        let started = Instant::now();
-        let mut reporter = Reporter::new(journal);
-        let outcome = Runner::new(&mut client, settings).run(&chosen, direction, &mut reporter);
-        reporter.finish()?;
-        outcome?;
         let now = history::read(&mut client).with_context(context)?;
         println!(
             "{url} is at version {} ({} {} in {} ms)",
             version_text(now.newest_applied()),
-            chosen.len(),
-            match direction {
+            report.completed(),
+            match request.direction() {
                 Direction::Up => "applied",
                 Direction::Down => "rolled back",
             },

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use migrations::batched::Progress;
 use migrations::replication::Notice;
+use migrations::runner::Progress;
 use migrations::runner::{Event, Observer, RunError};
 use migrations::{DatabaseUrl, Direction, Migration};
 use serde::Serialize;

@@ -5,10 +5,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use migrations::libpq;
 use migrations::lock::MigrationLock;
-use migrations::runner::{Event, Runner};
-use migrations::{history, libpq};
-use migrations::{DatabaseUrl, Direction, Migration, MigrationSet, ScratchDatabase};
+use migrations::{DatabaseUrl, MigrationSet, ScratchDatabase};
 
 use crate::flags::{ChangeArgs, DatabaseArgs};
 use crate::plumbing::project;
@@ -167,13 +166,9 @@ pub fn applied_by(url: &DatabaseUrl) -> String {
 /// A scratch database on `server` with every migration of `set` applied by the engine, dropped
 /// when the value goes away.
 pub fn migrated_scratch(server: &DatabaseUrl, set: &MigrationSet) -> Result<ScratchDatabase> {
-    let scratch = ScratchDatabase::create(server, "bomizzel_check")
-        .with_context(|| format!("creating a scratch database on {}", server.server()))?;
-    let mut client = scratch.url().connect(APPLICATION)?;
-    history::ensure_tables(&mut client).context("creating the history tables")?;
-    let all: Vec<&Migration> = set.migrations.iter().collect();
-    Runner::new(&mut client, migrations::runner::Settings::default())
-        .run(&all, Direction::Up, &mut |_: &Event<'_>| {})
-        .context("applying the migrations to a scratch database")?;
-    Ok(scratch)
+    Ok(migrations::apply::migrated_scratch(
+        server,
+        set,
+        APPLICATION,
+    )?)
 }

@@ -1,14 +1,15 @@
-//! `deploy-db`'s steps that change or check the database: the backup, the pending migrations (the
-//! runner's events recorded per migration), verify and the health check, and on a failure the
+//! `deploy-db`'s steps that change or check the database: the backup, the pending migrations (each
+//! recorded from the runner's report), verify and the health check, and on a failure the
 //! rollback to the starting version with the proof that every table's data is as before.
 
-use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, Instant};
+use std::collections::BTreeMap;
+use std::time::Instant;
 
 use anyhow::{Context, Result};
-use migrations::plan::{self, RollbackTarget};
-use migrations::runner::{Event, Observer, RunError, Runner, Settings};
-use migrations::{history, Direction, Migration, Version};
+use migrations::apply::{self, Request};
+use migrations::plan::RollbackTarget;
+use migrations::runner::{MigrationRun, RunError, Settings};
+use migrations::{history, Migration, Version};
 use postgres::Client;
 
 use super::report::{BackupReport, MigrationOutcome, MigrationReport};
@@ -26,7 +27,8 @@ use crate::plumbing::{project, readiness_probe};
 /// What the migrate step ran: the runner's outcome, the migrations it applied, and the one that
 /// failed.
 pub(super) struct Run<'m> {
-    pub outcome: Result<(), RunError>,
+    /// The error the run stopped at, if any.
+    pub error: Option<RunError>,
     pub applied: Vec<&'m Migration>,
     pub failed: Option<&'m Migration>,
 }
@@ -84,7 +86,8 @@ impl Deploy<'_> {
         ))
     }
 
-    /// Runs the pending migrations, each recorded in the report.
+    /// Runs the pending migrations through the engine's one apply path, each recorded in the
+    /// report from what the runner says it ran.
     pub(super) fn apply<'m>(
         &mut self,
         client: &mut Client,
@@ -92,26 +95,31 @@ impl Deploy<'_> {
         settings: Settings,
     ) -> Result<Run<'m>, Stop> {
         history::ensure_tables(client).context("creating the history tables")?;
-        let mut recorder = Recorder {
-            reporter: Reporter::new(self.journal),
-            runs: HashMap::new(),
-        };
-        let outcome = Runner::new(client, settings).run(pending, Direction::Up, &mut recorder);
-        let runs = std::mem::take(&mut recorder.runs);
-        recorder.reporter.finish()?;
+        let history = history::read(client).context("reading the migration history")?;
+        let mut reporter = Reporter::new(self.journal);
+        let outcome = apply::apply(
+            client,
+            self.set,
+            &history,
+            Request::TO_HEAD,
+            settings,
+            &mut reporter,
+        );
+        reporter.finish()?;
+        let (ran, error) = apply::ran(outcome).map_err(|error| refused(error.to_string()))?;
         let mut run = Run {
-            outcome,
+            error,
             applied: Vec::new(),
             failed: None,
         };
         for migration in pending {
-            let ran = runs.get(&(migration.version, Direction::Up));
-            let outcome = match ran {
-                Some((_, None)) => {
+            let migration_run = ran.run_of(migration.version);
+            let outcome = match migration_run.map(MigrationRun::succeeded) {
+                Some(true) => {
                     run.applied.push(migration);
                     MigrationOutcome::Applied
                 }
-                Some((_, Some(_))) => {
+                Some(false) => {
                     run.failed = Some(migration);
                     MigrationOutcome::Failed
                 }
@@ -121,10 +129,12 @@ impl Deploy<'_> {
                 version: migration.version,
                 name: migration.name.clone(),
                 class: self.risk_of(migration.version),
-                duration_ms: ran.map(|(duration, _)| duration.as_millis()),
+                duration_ms: migration_run.map(|run| run.duration.as_millis()),
                 outcome,
                 rollback_duration_ms: None,
-                error: ran.and_then(|(_, error)| error.clone()),
+                error: migration_run
+                    .and_then(MigrationRun::error)
+                    .map(ToString::to_string),
             });
         }
         self.report.final_version = current_version(client)?;
@@ -283,24 +293,20 @@ impl Deploy<'_> {
         starting: Version,
     ) -> Result<()> {
         let history = history::read(client).context("reading the migration history")?;
-        let chosen = plan::plan_rollback(self.set, &history, RollbackTarget::To(starting))?;
-        let mut recorder = Recorder {
-            reporter: Reporter::new(self.journal),
-            runs: HashMap::new(),
-        };
-        let outcome = Runner::new(client, settings).run(&chosen, Direction::Down, &mut recorder);
-        let runs = std::mem::take(&mut recorder.runs);
-        recorder.reporter.finish()?;
+        let mut reporter = Reporter::new(self.journal);
+        let request = Request::Rollback(RollbackTarget::To(starting));
+        let outcome = apply::apply(client, self.set, &history, request, settings, &mut reporter);
+        reporter.finish()?;
+        let (ran, error) = apply::ran(outcome)?;
         for report in &mut self.report.migrations {
-            if let Some((duration, error)) = runs.get(&(report.version, Direction::Down)) {
-                report.rollback_duration_ms = Some(duration.as_millis());
-                if error.is_none() {
+            if let Some(run) = ran.run_of(report.version) {
+                report.rollback_duration_ms = Some(run.duration.as_millis());
+                if run.succeeded() {
                     report.outcome = MigrationOutcome::RolledBack;
                 }
             }
         }
-        outcome?;
-        Ok(())
+        error.map_or(Ok(()), |error| Err(error.into()))
     }
 
     /// Every table's data against `before` (the check "data intact after the rollback"); returns
@@ -337,41 +343,6 @@ fn is_history_table(table: &str) -> bool {
     [history::REFINERY_TABLE, history::STATE_TABLE]
         .iter()
         .any(|name| table.ends_with(&format!(".{name}")))
-}
-
-/// Forwards the runner's events to the printing, logging reporter, and keeps each migration's
-/// duration and error.
-struct Recorder<'j> {
-    reporter: Reporter<'j>,
-    runs: HashMap<(Version, Direction), (Duration, Option<String>)>,
-}
-
-impl Observer for Recorder<'_> {
-    fn event(&mut self, event: &Event<'_>) {
-        self.reporter.event(event);
-        match *event {
-            Event::Finished {
-                migration,
-                direction,
-                duration,
-            } => {
-                self.runs
-                    .insert((migration.version, direction), (duration, None));
-            }
-            Event::Failed {
-                migration,
-                direction,
-                duration,
-                error,
-            } => {
-                self.runs.insert(
-                    (migration.version, direction),
-                    (duration, Some(error.to_string())),
-                );
-            }
-            _ => {}
-        }
-    }
 }
 
 /// Whether SQL holds anything but comments and blanks.
