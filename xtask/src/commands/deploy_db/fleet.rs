@@ -13,7 +13,9 @@ use anyhow::Result;
 use migrations::{history, statuses, MigrationSet, State, Version};
 use serde::{Serialize, Serializer};
 
-use crate::commands::deploy_db;
+use super::report::{write_report_files, Outcome as DeployOutcome};
+use super::single::deploy;
+use super::verdicts::Verdicts;
 use crate::exit::Exit;
 use crate::flags::DeployDbArgs;
 use crate::plumbing::fleet::{Fleet, Member};
@@ -26,7 +28,7 @@ use crate::plumbing::{pg_tools, target_database};
 pub enum Outcome {
     /// What its `deploy-db` said (`deployed`, `up_to_date`, `dry_run`, `refused`,
     /// `rolled_back`, `not_rolled_back`).
-    Deploy(deploy_db::Outcome),
+    Deploy(DeployOutcome),
     /// Already at the head when its turn came: not deployed again.
     Skipped,
     /// Never started: a canary or another database failed first.
@@ -170,7 +172,7 @@ pub fn run(args: &DeployDbArgs, set: &MigrationSet, file: Option<&Path>) -> Resu
     let table = table(&summary, fleet.name_width());
     print!("\n{table}");
     if !args.dry_run {
-        let (json, text) = deploy_db::write_report_files(
+        let (json, text) = write_report_files(
             args.report.as_deref(),
             "fleet",
             &summary.started_at,
@@ -204,7 +206,7 @@ pub fn run(args: &DeployDbArgs, set: &MigrationSet, file: Option<&Path>) -> Resu
 /// the fleet file's order.
 fn deploy_all(fleet: &Fleet, set: &MigrationSet, args: &DeployDbArgs, parallel: usize) -> Vec<Row> {
     let width = fleet.name_width();
-    let verdicts = deploy_db::Verdicts::default();
+    let verdicts = Verdicts::default();
     let rows: Mutex<Vec<Option<Row>>> = Mutex::new(fleet.members.iter().map(|_| None).collect());
     // Starts and ends are decided and stamped under this one lock: a database starts only while
     // no failure is known, so every start is stamped before the first failure's end.
@@ -277,7 +279,7 @@ fn deploy_one(
     row: &mut Row,
     set: &MigrationSet,
     args: &DeployDbArgs,
-    verdicts: &deploy_db::Verdicts,
+    verdicts: &Verdicts,
     width: usize,
 ) {
     output::prefixed(&format!("{:<width$}", member.name), || {
@@ -289,7 +291,7 @@ fn deploy_one(
             row.version_after = Some(version);
             return;
         }
-        match deploy_db::deploy(&member.url, set, args, verdicts) {
+        match deploy(&member.url, set, args, verdicts) {
             Ok(deployed) => {
                 let report = deployed.report;
                 row.outcome = Outcome::Deploy(report.outcome);

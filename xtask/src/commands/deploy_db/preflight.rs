@@ -9,7 +9,8 @@ use migrations::{plan, statuses, DatabaseUrl, Migration, MigrationSet, State, Ve
 use postgres::Client;
 use xshell::Shell;
 
-use super::{lock_estimate, refused, step, Deploy, Stop};
+use super::context::{refused, step, Deploy, Stop};
+use super::lock_estimate;
 use crate::commands::backup;
 use crate::linter::{PendingVerdict, Risk};
 use crate::plumbing::check::Check;

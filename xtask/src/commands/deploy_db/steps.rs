@@ -12,8 +12,8 @@ use migrations::runner::{MigrationRun, RunError, Settings};
 use migrations::{history, Migration, Version};
 use postgres::Client;
 
+use super::context::{refused, step, Deploy, Stop};
 use super::report::{BackupReport, MigrationOutcome, MigrationReport};
-use super::{refused, step, Deploy, Stop};
 use crate::commands::backup::{self, Verify};
 use crate::exit::Exit;
 use crate::flags::BackupFormat;
