@@ -7,6 +7,7 @@
 pub(crate) mod application;
 mod catalog;
 mod context;
+mod file_report;
 mod finding;
 mod folder;
 mod forms;
@@ -26,21 +27,10 @@ use migrations::trace::Settings as TraceSettings;
 use migrations::{DatabaseUrl, Version};
 
 use context::SourceFile;
-use finding::Finding;
+pub use file_report::FileReport;
 pub use folder::{lint_folder, lint_folder_traced};
 pub use rule::Risk;
 use rule::{Class, Rule};
-
-/// One linted file and its verdict.
-#[derive(Debug)]
-pub struct FileReport {
-    pub path: PathBuf,
-    pub version: Option<Version>,
-    pub risk: Risk,
-    pub findings: Vec<Finding>,
-    /// What PostgreSQL did, statement by statement, when the file was traced.
-    pub trace: Option<trace::FileTrace>,
-}
 
 /// What to lint: a migrations folder, or one file (linted with its folder when it is named as a
 /// migration, so pairing, version and earlier-migration facts apply to it too).

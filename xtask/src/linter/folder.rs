@@ -13,9 +13,10 @@ use migrations::{DatabaseUrl, Version};
 use super::application::Application;
 use super::catalog::Catalog;
 use super::context::{self, SourceFile};
+use super::file_report::FileReport;
 use super::runner::{self, file_report, problem_report, report_of};
 use super::sql::{self, Parsed};
-use super::{trace, FileReport};
+use super::trace;
 
 /// Lints a migrations folder as the engine sees it: its problems, then every SQL file in version
 /// order, each with the schema the earlier migrations built, each down file with its up file, and

@@ -9,10 +9,11 @@
 //! under the application's own writes, and is not linted as part of the migration.
 
 use pg_query::protobuf::CreateFunctionStmt;
-use pg_query::{Node, NodeEnum, NodeRef};
+use pg_query::{Node, NodeEnum};
 use serde_json::Value;
 
-use super::sql::{self, Parsed, Statement, SyntaxError};
+use super::sql::statement::{message, parse_statements, skip_comments, Statement, SyntaxError};
+use super::sql::tree::{deparse, last_name};
 
 /// The statements one DO block or function body runs, in order.
 #[derive(Debug, Clone)]
@@ -51,38 +52,6 @@ pub fn bodies(sql: &str, statements: &[Statement]) -> (Vec<Body>, Vec<SyntaxErro
     (bodies, errors)
 }
 
-/// What `statement` runs besides itself: a DO block's body, or the bodies of the functions this
-/// file defined before it that it calls.
-pub fn run_by<'a>(parsed: &'a Parsed, statement: &Statement) -> Vec<&'a Body> {
-    if let NodeEnum::DoStmt(_) = statement.node {
-        return parsed
-            .bodies
-            .iter()
-            .filter(|body| body.function.is_none() && body.start == statement.start)
-            .collect();
-    }
-    let mut run = Vec::new();
-    for called in called_functions(&statement.node) {
-        // The latest definition before the call is the one that runs (CREATE OR REPLACE).
-        let defined = parsed.bodies.iter().rev().find(|body| {
-            body.start < statement.start && body.function.as_deref() == Some(called.as_str())
-        });
-        run.extend(defined);
-    }
-    run
-}
-
-/// The names of the functions and procedures a statement calls, in the order written.
-fn called_functions(node: &NodeEnum) -> Vec<String> {
-    node.nodes()
-        .into_iter()
-        .filter_map(|(node, ..)| match node {
-            NodeRef::FuncCall(call) => sql::last_name(&call.funcname).map(str::to_owned),
-            _ => None,
-        })
-        .collect()
-}
-
 fn body(sql: &str, statement: &Statement) -> Option<Result<Body, SyntaxError>> {
     let body = match &statement.node {
         NodeEnum::DoStmt(block) => {
@@ -98,7 +67,7 @@ fn body(sql: &str, statement: &Statement) -> Option<Result<Body, SyntaxError>> {
             plpgsql_body(sql, statement, &wrapped, text, None)?
         }
         NodeEnum::CreateFunctionStmt(function) => {
-            let name = sql::last_name(&function.funcname)?.to_owned();
+            let name = last_name(&function.funcname)?.to_owned();
             function_body(sql, statement, function, name)?
         }
         _ => return None,
@@ -124,7 +93,7 @@ fn function_body(
         "plpgsql" => {
             // The real signature, since what a body may say depends on it (RETURN QUERY needs
             // SETOF, OUT parameters change RETURN).
-            let definition = sql::deparse(statement.node.clone())?;
+            let definition = deparse(statement.node.clone())?;
             plpgsql_body(sql, statement, &definition, text, Some(name))
         }
         "sql" => {
@@ -225,12 +194,7 @@ fn plpgsql_body(
         // libpg_query writes JSON it cannot read back for some bodies (trigger functions'):
         // the body parsed, but what it runs is unknown.
         Err(pg_query::Error::InvalidJson(_)) => return None,
-        Err(error) => {
-            return Some(Err(format!(
-                "in the PL/pgSQL body: {}",
-                sql::message(&error)
-            )))
-        }
+        Err(error) => return Some(Err(format!("in the PL/pgSQL body: {}", message(&error)))),
     };
     let mut found = Vec::new();
     if let Some(action) = tree
@@ -369,7 +333,7 @@ fn locate(body: &str, line: usize, query: &str) -> usize {
             return (line_start + at).saturating_sub("SELECT ".len());
         }
     }
-    sql::skip_comments(body, line_start)
+    skip_comments(body, line_start)
 }
 
 /// Where the body's text starts in the file, when it is there as written (dollar-quoted).
@@ -383,7 +347,7 @@ fn body_offset(sql: &str, statement: &Statement, text: &str) -> Option<usize> {
 /// in their trees are the file's.
 fn parse_at(text: &str, offset: usize) -> Result<Vec<Statement>, String> {
     let padded = format!("{}{text}", " ".repeat(offset));
-    sql::parse_statements(&padded).map_err(|error| sql::message(&error))
+    parse_statements(&padded).map_err(|error| message(&error))
 }
 
 /// The text of a single string literal (`'ALTER TABLE ...'`, `$x$...$x$`, `E'...'`).

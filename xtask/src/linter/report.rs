@@ -5,10 +5,10 @@ use std::fmt::Write as _;
 use anstyle::{AnsiColor, Style};
 use serde::Serialize;
 
+use super::file_report::FileReport;
 use super::finding::{Acknowledgement, Finding, Severity, Source};
 use super::rule::Risk;
 use super::trace::{FileTrace, TracedStatement};
-use super::FileReport;
 
 const LOCATION: Style = Style::new().bold();
 const ERROR: Style = AnsiColor::Red.on_default().bold();

@@ -10,11 +10,10 @@ use migrations::Version;
 use super::application::Application;
 use super::catalog::{Catalog, Changes};
 use super::context::{Context, SourceFile};
+use super::file_report::FileReport;
 use super::finding::{Acknowledgement, Finding};
-use super::plpgsql;
 use super::rule::{Check, Class, Risk, Rule};
 use super::sql::{self, Parsed, Statement};
-use super::FileReport;
 
 /// Lints one file on its own: no folder, no earlier migrations, no application.
 pub fn lint_standalone(file: &SourceFile) -> Vec<Finding> {
@@ -92,7 +91,7 @@ fn check_running(
     }
     context.advance(statement);
     let parsed = context.parsed;
-    for body in plpgsql::run_by(parsed, statement) {
+    for body in parsed.bodies_run_by(statement) {
         if running.contains(&body.start) {
             continue;
         }

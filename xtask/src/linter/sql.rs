@@ -1,34 +1,22 @@
-//! PostgreSQL's own parser (libpg_query, through `pg_query`): a file as statements with their
-//! positions, and its syntax errors where PostgreSQL reports them. `sql/tree.rs` holds the small
+//! A migration file as PostgreSQL's own parser (libpg_query, through `pg_query`) reads it: its
+//! statements and syntax errors (`sql/statement.rs`), what its DO blocks and functions run
+//! (`plpgsql.rs`), and which of those bodies each statement runs. `sql/tree.rs` holds the small
 //! accessors over the parse tree, so that rules read like the SQL they look for rather than like
 //! protobuf plumbing.
 
-use pg_query::protobuf::Token;
-use pg_query::NodeEnum;
+pub(crate) mod statement;
+pub(crate) mod tree;
+
+use pg_query::{NodeEnum, NodeRef};
 
 use super::plpgsql::{self, Body};
+
+pub use statement::{parse_statements, Statement, SyntaxError};
 pub use tree::{
     added_column, added_constraints, alter_table_commands, column_constraints, constraint_columns,
     created_object, deparse, dropped_names, has_constraint, has_option, last_name, location_or,
     not_valid_then_validate, qualified_name, strings,
 };
-
-/// One statement of a file, with where it is.
-#[derive(Debug, Clone)]
-pub struct Statement {
-    pub node: NodeEnum,
-    /// Byte offset of the statement's first token (after any comments before it).
-    pub start: usize,
-    /// Byte offset just past the statement's last token (before its `;`).
-    pub end: usize,
-}
-
-/// A statement PostgreSQL would refuse, and where it stops making sense.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SyntaxError {
-    pub offset: usize,
-    pub message: String,
-}
 
 #[derive(Debug, Default)]
 pub struct Parsed {
@@ -38,190 +26,52 @@ pub struct Parsed {
     pub bodies: Vec<Body>,
 }
 
-/// Parses a whole file. When it does not parse, each statement is parsed on its own, so the good
-/// ones are still linted and each bad one is reported where it goes wrong.
+/// Parses a whole file, statements and the bodies they run (see `sql/statement.rs` for a file
+/// that does not parse as a whole).
 pub fn parse(sql: &str) -> Parsed {
-    let mut parsed = match pg_query::parse(sql, 0) {
-        Ok(result) => Parsed {
-            statements: statements(sql, result.protobuf, 0, sql.len()),
-            ..Parsed::default()
-        },
-        Err(whole_file) => parse_each_statement(sql, &whole_file),
-    };
-    let (bodies, errors) = plpgsql::bodies(sql, &parsed.statements);
-    parsed.bodies = bodies;
-    parsed.syntax_errors.extend(errors);
-    parsed
+    let (statements, mut syntax_errors) = statement::parse_every_statement(sql);
+    let (bodies, errors) = plpgsql::bodies(sql, &statements);
+    syntax_errors.extend(errors);
+    Parsed {
+        statements,
+        syntax_errors,
+        bodies,
+    }
 }
 
-/// The statements of SQL that parses, or PostgreSQL's error.
-pub fn parse_statements(sql: &str) -> Result<Vec<Statement>, pg_query::Error> {
-    pg_query::parse(sql, 0).map(|result| statements(sql, result.protobuf, 0, sql.len()))
+impl Parsed {
+    /// What `statement` runs besides itself: a DO block's body, or the bodies of the functions
+    /// this file defined before it that it calls.
+    pub fn bodies_run_by(&self, statement: &Statement) -> Vec<&Body> {
+        if let NodeEnum::DoStmt(_) = statement.node {
+            return self
+                .bodies
+                .iter()
+                .filter(|body| body.function.is_none() && body.start == statement.start)
+                .collect();
+        }
+        let mut run = Vec::new();
+        for called in called_functions(&statement.node) {
+            // The latest definition before the call is the one that runs (CREATE OR REPLACE).
+            let defined = self.bodies.iter().rev().find(|body| {
+                body.start < statement.start && body.function.as_deref() == Some(called.as_str())
+            });
+            run.extend(defined);
+        }
+        run
+    }
 }
 
-/// The statements of `tree`, parsed from the `piece_len` bytes of `sql` at `base`.
-fn statements(
-    sql: &str,
-    tree: pg_query::protobuf::ParseResult,
-    base: usize,
-    piece_len: usize,
-) -> Vec<Statement> {
-    tree.stmts
+/// The names of the functions and procedures a statement calls, in the order written.
+fn called_functions(node: &NodeEnum) -> Vec<String> {
+    node.nodes()
         .into_iter()
-        .filter_map(|raw| {
-            let node = raw.stmt?.node?;
-            let location = base + usize::try_from(raw.stmt_location).unwrap_or_default();
-            // A length of 0 means "to the end of the parsed text".
-            let end = match usize::try_from(raw.stmt_len).unwrap_or_default() {
-                0 => base + piece_len,
-                len => location + len,
-            };
-            Some(Statement {
-                node,
-                start: skip_comments(sql, location),
-                end,
-            })
+        .filter_map(|(node, ..)| match node {
+            NodeRef::FuncCall(call) => last_name(&call.funcname).map(str::to_owned),
+            _ => None,
         })
         .collect()
 }
 
-fn parse_each_statement(sql: &str, whole_file: &pg_query::Error) -> Parsed {
-    let mut parsed = Parsed::default();
-    let Some(pieces) = statement_pieces(sql) else {
-        parsed.syntax_errors.push(SyntaxError {
-            offset: near_text_offset(sql, &message(whole_file)).unwrap_or(0),
-            message: message(whole_file),
-        });
-        return parsed;
-    };
-    for (base, piece) in pieces {
-        match pg_query::parse(piece, 0) {
-            Ok(result) => {
-                parsed
-                    .statements
-                    .extend(statements(sql, result.protobuf, base, piece.len()))
-            }
-            Err(error) => parsed.syntax_errors.push(SyntaxError {
-                offset: base + error_offset(piece, &message(&error)),
-                message: message(&error),
-            }),
-        }
-    }
-    if parsed.syntax_errors.is_empty() {
-        // The pieces parse alone but not together: report the file's error at its start.
-        parsed.syntax_errors.push(SyntaxError {
-            offset: skip_comments(sql, 0),
-            message: message(whole_file),
-        });
-    }
-    parsed
-}
-
-/// The file cut into statements with their byte offsets, even where the grammar would refuse
-/// them. The scanner splits on semicolons outside literals, comments and parentheses, but drops
-/// what it cannot make a statement of (an unclosed parenthesis, an invalid token): those gaps
-/// are kept as pieces of their own, so they are reported rather than lost.
-fn statement_pieces(sql: &str) -> Option<Vec<(usize, &str)>> {
-    let mut pieces = Vec::new();
-    let mut covered = 0;
-    for piece in pg_query::split_with_scanner(sql).ok()? {
-        let start = piece.as_ptr() as usize - sql.as_ptr() as usize;
-        keep_gap(sql, covered..start, &mut pieces);
-        pieces.push((start, piece));
-        covered = start + piece.len();
-    }
-    keep_gap(sql, covered..sql.len(), &mut pieces);
-    Some(pieces)
-}
-
-/// The statements in a stretch the scanner skipped, if it holds more than comments.
-fn keep_gap<'a>(sql: &'a str, gap: std::ops::Range<usize>, pieces: &mut Vec<(usize, &'a str)>) {
-    let mut start = gap.start;
-    for part in sql[gap].split(';') {
-        if skip_comments(part, 0) < part.len() {
-            pieces.push((start, part));
-        }
-        start += part.len() + 1;
-    }
-}
-
-pub fn message(error: &pg_query::Error) -> String {
-    match error {
-        pg_query::Error::Parse(message)
-        | pg_query::Error::Split(message)
-        | pg_query::Error::Scan(message) => message.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// Where in `statement` PostgreSQL's grammar gives up: the first token whose prefix no longer
-/// parses, or fails other than "at end of input" (an unfinished but still valid start). Validity
-/// of prefixes is monotonic, so a binary search finds it in a few parses.
-fn error_offset(statement: &str, message: &str) -> usize {
-    let Ok(tokens) = pg_query::scan_tokens(statement) else {
-        return near_text_offset(statement, message).unwrap_or_else(|| skip_comments(statement, 0));
-    };
-    let tokens: Vec<_> = tokens
-        .into_iter()
-        .filter(|token| {
-            token.token != Token::SqlComment as i32 && token.token != Token::CComment as i32
-        })
-        .collect();
-    let viable = |end: i32| {
-        let prefix = &statement[..usize::try_from(end).unwrap_or_default()];
-        match pg_query::parse(prefix, 0) {
-            Ok(_) => true,
-            Err(error) => self::message(&error).ends_with("at end of input"),
-        }
-    };
-    let first_bad = tokens.partition_point(|token| viable(token.end));
-    tokens.get(first_bad).map_or_else(
-        || statement.trim_end().len(),
-        |token| usize::try_from(token.start).unwrap_or_default(),
-    )
-}
-
-/// `... at or near "foo"`: the first place `foo` appears, for errors the scanner itself raises.
-fn near_text_offset(sql: &str, message: &str) -> Option<usize> {
-    let near = message.split_once("at or near \"")?.1.strip_suffix('"')?;
-    sql.find(near)
-}
-
-/// The offset of the first byte at or after `from` that is neither whitespace nor a comment.
-pub fn skip_comments(sql: &str, from: usize) -> usize {
-    let bytes = sql.as_bytes();
-    let mut at = from;
-    loop {
-        while bytes.get(at).is_some_and(u8::is_ascii_whitespace) {
-            at += 1;
-        }
-        if bytes[at..].starts_with(b"--") {
-            at = sql[at..]
-                .find('\n')
-                .map_or(sql.len(), |newline| at + newline);
-        } else if bytes[at..].starts_with(b"/*") {
-            // PostgreSQL's block comments nest.
-            let mut depth = 0;
-            while at < bytes.len() {
-                if bytes[at..].starts_with(b"/*") {
-                    depth += 1;
-                    at += 2;
-                } else if bytes[at..].starts_with(b"*/") {
-                    depth -= 1;
-                    at += 2;
-                    if depth == 0 {
-                        break;
-                    }
-                } else {
-                    at += 1;
-                }
-            }
-        } else {
-            return at.min(sql.len());
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests;
-mod tree;

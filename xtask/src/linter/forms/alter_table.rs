@@ -6,9 +6,9 @@
 use migrations::trace::LockMode::{AccessExclusive, ShareRowExclusive, ShareUpdateExclusive};
 use pg_query::protobuf::AlterTableType as T;
 
-use super::Effect::{Build, CatalogOnly, Conditional, Scan};
-use super::Example::{Internal, ParsesOnly, Runs};
-use super::{catalog_only, form, rewrite, AlterTableForm};
+use super::alter_table_form::Effect::{Build, CatalogOnly, Conditional, Scan};
+use super::alter_table_form::Example::{Internal, ParsesOnly, Runs};
+use super::alter_table_form::{catalog_only, form, rewrite, AlterTableForm};
 use crate::linter::rule::Rule;
 
 const REWRITE_ONLINE: &str = "there is no online form: build the new table beside the old one \

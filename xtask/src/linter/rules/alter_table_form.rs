@@ -9,7 +9,7 @@
 //! Why it matters: while the statement works through the table's rows, the running application's
 //! writes (and, under ACCESS EXCLUSIVE, its reads) wait behind it, then every statement queued
 //! behind those: on a large table that is an outage. The lock and effect of every form are in
-//! `lint/forms.rs` (`cargo xtask lint --explain alter-table-form` lists them).
+//! `linter/forms.rs` (`cargo xtask lint --explain alter-table-form` lists them).
 //!
 //! Safe way: the finding's help gives it for each form; most have none online except building a
 //! new table beside the old one and swapping, so they belong in a `-- xtask: maintenance-window`

@@ -13,7 +13,6 @@
 
 use crate::linter::context::Context;
 use crate::linter::finding::{Finding, Severity};
-use crate::linter::plpgsql;
 use crate::linter::rule::{Check, Class, Rule, Spec, TraceRole};
 use crate::linter::sql::Statement;
 
@@ -25,7 +24,7 @@ pub(crate) const SPEC: Spec = Spec {
 };
 
 fn check(statement: &Statement, context: &Context) -> Vec<Finding> {
-    plpgsql::run_by(context.parsed, statement)
+    context.parsed.bodies_run_by(statement)
         .into_iter()
         .flat_map(|body| &body.dynamic)
         .map(|dynamic| {

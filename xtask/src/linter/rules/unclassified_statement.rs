@@ -1,5 +1,5 @@
-//! `unclassified-statement`: a statement whose kind the linter's tables (`lint/forms.rs`) do not
-//! know: `COPY`, `CALL`, `ALTER EXTENSION`, `CREATE PUBLICATION`, `EXPLAIN ANALYZE` ...
+//! `unclassified-statement`: a statement whose kind the linter's tables (`linter/forms.rs`) do
+//! not know: `COPY`, `CALL`, `ALTER EXTENSION`, `CREATE PUBLICATION`, `EXPLAIN ANALYZE` ...
 //!
 //! Why it matters: `deploy-db` runs a safe migration without a maintenance window, so a statement
 //! the linter cannot judge must never count as safe by default: it may lock or rewrite a busy

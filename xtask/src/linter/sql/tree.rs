@@ -7,7 +7,7 @@ use pg_query::protobuf::{
 };
 use pg_query::{Node, NodeEnum};
 
-use super::Statement;
+use super::statement::Statement;
 
 /// `schema.table` as written, for messages.
 pub fn qualified_name(relation: &RangeVar) -> String {
