@@ -363,6 +363,19 @@ pub struct ParseError {
     pub message: String,
 }
 
+/// Constraints added `NOT VALID` and never validated (`name on table`): existing rows are
+/// unchecked until `ALTER TABLE ... VALIDATE CONSTRAINT`.
+pub fn not_valid_constraints(
+    client: &mut impl GenericClient,
+) -> Result<Vec<String>, postgres::Error> {
+    let rows = client.query(
+        "SELECT format('%s on %s', quote_ident(conname), conrelid::regclass) FROM pg_constraint
+         WHERE NOT convalidated AND conrelid <> 0 ORDER BY 1",
+        &[],
+    )?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use migrations::schema::{Scope, Snapshot};
+use migrations::schema::{self, Scope, Snapshot};
 use migrations::{history, statuses, MigrationSet, State};
 use postgres::Client;
 
@@ -69,16 +69,10 @@ fn invalid_indexes(client: &mut Client) -> Result<Check> {
 
 /// Listed for a person to validate, never a failure.
 fn not_valid_constraints(client: &mut Client) -> Result<Check> {
-    let not_valid: Vec<String> = client
-        .query(
-            "SELECT format('%s on %s', quote_ident(conname), conrelid::regclass) FROM pg_constraint
-             WHERE NOT convalidated AND conrelid <> 0 ORDER BY 1",
-            &[],
-        )
+    let not_valid: Vec<String> = schema::not_valid_constraints(client)
         .context("listing NOT VALID constraints")?
-        .iter()
-        .map(|row| {
-            let name: String = row.get(0);
+        .into_iter()
+        .map(|name| {
             format!("{name} is NOT VALID: existing rows are unchecked until ALTER TABLE ... VALIDATE CONSTRAINT")
         })
         .collect();
