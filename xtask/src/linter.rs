@@ -51,7 +51,8 @@ pub fn run(args: &LintArgs) -> Result<()> {
     }
     let targets = targets(args)?;
     let reports = if args.trace {
-        let server = crate::plumbing::target_database::server(args.database_url.as_deref())?;
+        let server =
+            crate::plumbing::target_database::server(args.scratch.database_url.as_deref())?;
         lint_paths(&targets, &|dir| {
             let (reports, unavailable) =
                 lint_folder_traced(dir, &server, &TraceSettings::default(), |_| true);

@@ -11,10 +11,11 @@ use postgres::IsolationLevel;
 use xshell::{cmd, Shell};
 
 use crate::exit::Exit;
-use crate::flags::{BackupArgs, BackupFormat, DatabaseArgs};
+use crate::flags::{BackupArgs, BackupFormat};
 use crate::plumbing::journal::{Entry, Journal};
 use crate::plumbing::pg_tools::{self, ServerVersion};
-use crate::plumbing::{project, target_database};
+use crate::plumbing::project;
+use crate::plumbing::target_database::{self, GivenUrls};
 
 /// How much to prove about a fresh archive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,10 +51,9 @@ pub fn run(args: &BackupArgs) -> Result<()> {
             "--jobs needs --format directory: a custom-format archive is written by one process",
         ));
     }
-    let url = target_database::resolve(&DatabaseArgs {
-        database_url: args.database_url.clone(),
+    let url = target_database::resolve(GivenUrls {
+        database_url: args.target.database_url.as_deref(),
         direct_url: None,
-        dir: None,
     })?;
     let mut journal = Journal::open(args.log.as_deref(), "backup", &url)?;
     let options = Options {

@@ -111,7 +111,7 @@ fn outcome_text(outcome: Outcome) -> &'static str {
 }
 
 pub fn run(args: &CheckMigrationsArgs) -> Result<()> {
-    let server = target_database::server(args.server.database_url.as_deref())?;
+    let server = target_database::server(args.server.scratch.database_url.as_deref())?;
     let dir = project::migrations_dir(args.server.dir.as_deref());
     let mut steps = Steps {
         reports: Vec::new(),

@@ -137,7 +137,7 @@ pub fn run(args: &DeployDbArgs) -> Result<()> {
     if let Some(file) = &args.fleet.fleet {
         return fleet::run(args, &set, file.as_deref());
     }
-    let url = target_database::resolve(&args.database)?;
+    let url = target_database::resolve(args.database.urls())?;
     let report = deploy(&url, &set, args, &Verdicts::default())?.report;
     match report.error {
         None => Ok(()),
@@ -385,7 +385,10 @@ impl<'a> Deploy<'a> {
 
         step("migrate");
         history::ensure_tables(&mut client).context("creating the history tables")?;
-        let settings = target_database::settings(url, &self.args.change);
+        let settings = self
+            .args
+            .change
+            .runner_settings(target_database::applied_by(url));
         let mut recorder = Recorder {
             reporter: Reporter::new(self.journal),
             runs: HashMap::new(),

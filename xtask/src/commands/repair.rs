@@ -28,7 +28,7 @@ struct Report<'a> {
 
 pub fn run(args: &RepairArgs) -> Result<()> {
     let set = target_database::load(args.database.dir.as_deref())?;
-    let url = target_database::resolve(&args.database)?;
+    let url = target_database::resolve(args.database.urls())?;
     let settlement = if args.applied {
         Settlement::Applied
     } else {

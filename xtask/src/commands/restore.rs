@@ -20,7 +20,7 @@ pub fn run(args: &RestoreArgs) -> Result<()> {
     if !source.exists() {
         anyhow::bail!("backup {} does not exist", source.display());
     }
-    let url = target_database::resolve(&args.database)?;
+    let url = target_database::resolve(args.database.urls())?;
     let target = match &args.target_db {
         Some(name) => url.with_database(name),
         None => url.clone(),

@@ -35,7 +35,7 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
         return fleet::verify(args, file.as_deref());
     }
     let set = target_database::load(args.database.dir.as_deref())?;
-    let url = target_database::resolve(&args.database)?;
+    let url = target_database::resolve(args.database.urls())?;
     let mut client = url.connect(&format!("{} verify", target_database::APPLICATION))?;
     let snapshot = project::snapshot_path(&set.dir, args.snapshot.as_deref());
     let expectations = Expectations {
