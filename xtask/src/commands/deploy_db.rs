@@ -28,7 +28,7 @@ use crate::exit::Exit;
 use crate::flags::{BackupFormat, DeployDbArgs};
 use crate::linter;
 use crate::linter::Risk;
-use crate::plumbing::journal::{Entry, Journal, Reporter};
+use crate::plumbing::journal::{self, Entry, Journal, Reporter, Subject};
 use crate::plumbing::output::outln;
 use crate::plumbing::pg_tools::{self, ServerVersion};
 use crate::plumbing::terminal;
@@ -71,6 +71,20 @@ impl Outcome {
             Outcome::Refused => "refused",
             Outcome::RolledBack => "rolled_back",
             Outcome::NotRolledBack => "not_rolled_back",
+        }
+    }
+}
+
+impl Outcome {
+    /// The migration log's word for this outcome (the same as the report's).
+    fn logged(self) -> journal::Outcome {
+        match self {
+            Outcome::Deployed => journal::Outcome::Deployed,
+            Outcome::UpToDate => journal::Outcome::UpToDate,
+            Outcome::DryRun => journal::Outcome::DryRun,
+            Outcome::Refused => journal::Outcome::Refused,
+            Outcome::RolledBack => journal::Outcome::RolledBack,
+            Outcome::NotRolledBack => journal::Outcome::NotRolledBack,
         }
     }
 }
@@ -237,12 +251,12 @@ pub fn deploy(
     report.exit_code = code;
     report.error = error.clone();
     report.finished_at = now_rfc3339();
+    let subject = Subject::Deploy {
+        version: report.final_version,
+    };
     journal.record(&Entry {
-        version: Some(report.final_version),
-        name: Some("deploy-db"),
-        outcome: outcome.as_str(),
         error,
-        ..Entry::default()
+        ..Entry::new(subject, outcome.logged())
     })?;
     let written_to = if dry_run {
         None
@@ -861,11 +875,14 @@ impl<'a> Deploy<'a> {
                 outln!("      {line}");
             }
         }
+        let outcome = if passed {
+            journal::Outcome::Passed
+        } else {
+            journal::Outcome::Failed
+        };
         let _ = self.journal.record(&Entry {
-            name: Some(name),
-            outcome: if passed { "passed" } else { "failed" },
             error: (!passed).then(|| details.join("; ")),
-            ..Entry::default()
+            ..Entry::new(Subject::Check(name), outcome)
         });
         self.report.checks.push(CheckReport {
             name: name.to_owned(),

@@ -8,7 +8,7 @@ use migrations::recovery::{self, Settlement};
 use serde::Serialize;
 
 use crate::flags::{Format, RepairArgs};
-use crate::plumbing::journal::{Entry, Journal};
+use crate::plumbing::journal::{Entry, Journal, Outcome, Settled, Subject};
 use crate::plumbing::recovery::{examine, Evidence};
 use crate::plumbing::{project, target_database};
 
@@ -81,16 +81,24 @@ pub fn run(args: &RepairArgs) -> Result<()> {
         let applied_by = target_database::applied_by(&url);
         recovery::settle(&mut client, migration, direction, settlement, &applied_by)
             .with_context(|| format!("recording {label} as {}", settlement.as_str()))?;
+        let subject = Subject::Migration {
+            version: migration.version,
+            name: &migration.name,
+            direction,
+        };
+        let outcome = if forced {
+            Outcome::RepairedForced
+        } else {
+            Outcome::Repaired
+        };
         journal.record(&Entry {
-            version: Some(migration.version),
-            name: Some(&migration.name),
-            direction: Some(direction.as_str()),
-            outcome: if forced { "repaired_forced" } else { "repaired" },
-            settled_as: Some(settlement.as_str()),
-            applied_by: Some(&applied_by),
-            reason: Some(&args.reason),
-            evidence: Some(evidence.describe()),
-            ..Entry::default()
+            settled: Some(Settled {
+                settlement,
+                applied_by: &applied_by,
+                reason: Some(&args.reason),
+                evidence: evidence.describe(),
+            }),
+            ..Entry::new(subject, outcome)
         })?;
         match args.format {
             Format::Json => println!(

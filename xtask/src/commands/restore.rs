@@ -10,7 +10,7 @@ use migrations::{history, statuses, ConnectError, DatabaseUrl};
 use xshell::{cmd, Shell};
 
 use crate::flags::RestoreArgs;
-use crate::plumbing::journal::{Entry, Journal};
+use crate::plumbing::journal::{Entry, Journal, Outcome, Subject};
 use crate::plumbing::pg_tools::{self, ServerVersion};
 use crate::plumbing::target_database;
 use crate::plumbing::terminal;
@@ -28,17 +28,15 @@ pub fn run(args: &RestoreArgs) -> Result<()> {
     let mut journal = Journal::open(args.log.as_deref(), "restore", &target)?;
     let started = Instant::now();
     let outcome = restore(args, &target);
-    let name = format!("restore {}", source.display());
+    let result = if outcome.is_ok() {
+        Outcome::Restored
+    } else {
+        Outcome::Failed
+    };
     journal.record(&Entry {
-        name: Some(&name),
-        duration_ms: Some(started.elapsed().as_millis()),
-        outcome: if outcome.is_ok() {
-            "restored"
-        } else {
-            "failed"
-        },
+        duration: Some(started.elapsed()),
         error: outcome.as_ref().err().map(|error| format!("{error:#}")),
-        ..Entry::default()
+        ..Entry::new(Subject::Restore(source), result)
     })?;
     outcome?;
     println!(
