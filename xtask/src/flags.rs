@@ -106,12 +106,19 @@ impl DatabaseArgs {
     }
 }
 
+/// The migration log a command that changes a database appends to.
+#[derive(Debug, Clone, Args)]
+pub struct LogArgs {
+    /// Append one JSON line per step to this migration log [default: target/xtask/migrations.log]
+    #[arg(long = "log", value_name = "FILE")]
+    pub path: Option<PathBuf>,
+}
+
 /// For commands that change a database.
 #[derive(Debug, Clone, Args)]
 pub struct ChangeArgs {
-    /// Append one JSON line per step here [default: target/xtask/migrations.log]
-    #[arg(long, value_name = "FILE")]
-    pub log: Option<PathBuf>,
+    #[command(flatten)]
+    pub log: LogArgs,
     /// How long to wait for another runner's migration lock
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub lock_wait: Duration,

@@ -55,7 +55,7 @@ pub fn run(args: &BackupArgs) -> Result<()> {
         database_url: args.target.database_url.as_deref(),
         direct_url: None,
     })?;
-    let mut journal = Journal::open(args.log.as_deref(), "backup", &url)?;
+    let mut journal = Journal::open(args.log.path.as_deref(), "backup", &url)?;
     let options = Options {
         format: args.format,
         jobs: args.jobs.unwrap_or_else(pg_tools::default_jobs).max(1),

@@ -207,7 +207,7 @@ pub fn deploy(
     args: &DeployDbArgs,
     shared: &Verdicts,
 ) -> Result<Deployed> {
-    let mut journal = Journal::open(args.change.log.as_deref(), "deploy-db", url)?;
+    let mut journal = Journal::open(args.change.log.path.as_deref(), "deploy-db", url)?;
     let mut deploy = Deploy {
         args,
         url,

@@ -45,7 +45,7 @@ pub fn run(args: &RepairArgs) -> Result<()> {
     } else {
         Settlement::NotApplied
     };
-    let mut journal = Journal::open(args.log.as_deref(), "repair", &url)?;
+    let mut journal = Journal::open(args.log.path.as_deref(), "repair", &url)?;
     journal.guard(|journal| {
         let Some(migration) = set.get(args.version) else {
             bail!(

@@ -25,7 +25,7 @@ pub fn run(args: &RestoreArgs) -> Result<()> {
         Some(name) => url.with_database(name),
         None => url.clone(),
     };
-    let mut journal = Journal::open(args.log.as_deref(), "restore", &target)?;
+    let mut journal = Journal::open(args.log.path.as_deref(), "restore", &target)?;
     let started = Instant::now();
     let outcome = restore(args, &target);
     let result = if outcome.is_ok() {

@@ -8,7 +8,9 @@ use clap::builder::NonEmptyStringValueParser;
 use clap::{ArgGroup, Args, ValueEnum};
 use migrations::Version;
 
-use super::{at_least, parse_duration, ChangeArgs, DatabaseArgs, FleetArgs, Format, TargetUrlArgs};
+use super::{
+    at_least, parse_duration, ChangeArgs, DatabaseArgs, FleetArgs, Format, LogArgs, TargetUrlArgs,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BackupFormat {
@@ -33,9 +35,8 @@ pub struct BackupArgs {
     /// Read the archive back and restore it into a scratch database, comparing every table's rows and checksum
     #[arg(long)]
     pub verify: bool,
-    /// Append a JSON line to this log [default: target/xtask/migrations.log]
-    #[arg(long, value_name = "FILE")]
-    pub log: Option<PathBuf>,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 #[derive(Debug, Args)]
@@ -65,9 +66,8 @@ pub struct RestoreArgs {
     /// owns a database created for the restore
     #[arg(long, value_name = "ROLE")]
     pub role: Option<String>,
-    /// Append a JSON line to this log [default: target/xtask/migrations.log]
-    #[arg(long, value_name = "FILE")]
-    pub log: Option<PathBuf>,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -131,9 +131,8 @@ pub struct RepairArgs {
     pub force: bool,
     #[command(flatten)]
     pub database: DatabaseArgs,
-    /// Append one JSON line here [default: target/xtask/migrations.log]
-    #[arg(long, value_name = "FILE")]
-    pub log: Option<PathBuf>,
+    #[command(flatten)]
+    pub log: LogArgs,
     /// How long to wait for another runner's migration lock
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub lock_wait: Duration,

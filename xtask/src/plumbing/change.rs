@@ -22,7 +22,7 @@ pub fn run<'s>(
     set: &'s MigrationSet,
 ) -> Result<()> {
     let url = target_database::resolve(database_args.urls())?;
-    let mut journal = Journal::open(change.log.as_deref(), command, &url)?;
+    let mut journal = Journal::open(change.log.path.as_deref(), command, &url)?;
     journal.guard(|journal| {
         let _lock = target_database::lock(&url, command, change.lock_wait)?;
         let mut client = url.connect(&format!("{} {command}", target_database::APPLICATION))?;
