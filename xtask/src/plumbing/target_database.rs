@@ -10,7 +10,8 @@ use migrations::runner::{Event, Runner};
 use migrations::{history, libpq};
 use migrations::{DatabaseUrl, Direction, Migration, MigrationSet, ScratchDatabase};
 
-use crate::plumbing::{pooler, project};
+use crate::plumbing::pooler;
+use crate::plumbing::project;
 
 pub const APPLICATION: &str = "bomizzel-xtask";
 const DEFAULT_DATABASE: &str = "bomizzel_dev";
