@@ -42,7 +42,7 @@ impl std::fmt::Display for Origin {
 }
 
 /// The database's URLs as the command line gives them (`--database-url`, `--direct-url`).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct GivenUrls<'a> {
     pub database_url: Option<&'a str>,
     pub direct_url: Option<&'a str>,
