@@ -17,7 +17,7 @@ use crate::plumbing::output::{self, out, outln};
 pub struct Reporter<'j> {
     journal: &'j mut Journal,
     /// A journal write failure must not interrupt a migration half-way; it is reported at the end.
-    pub log_error: Option<anyhow::Error>,
+    log_error: Option<anyhow::Error>,
     batches: BatchDisplay,
 }
 
