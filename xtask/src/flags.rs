@@ -1,11 +1,20 @@
-//! Every command's flags, in one place (clap derive).
+//! Every command's flags (clap derive): the commands and the flags many of them share, each
+//! declared once and flattened where it is used; `bench` and the operations commands (backup,
+//! restore, deploy-db, repair) have theirs in `flags/`.
+
+mod bench;
+mod operations;
+
+pub use bench::{Bench, BenchArgs};
+pub use operations::{BackupArgs, BackupFormat, DeployDbArgs, RepairArgs, RestoreArgs};
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::builder::NonEmptyStringValueParser;
-use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use migrations::Version;
+
+use crate::plumbing::target_database::GivenUrls;
 
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", about = "Bomizzel schema migrations", version)]
@@ -55,14 +64,29 @@ pub enum Command {
     Repair(RepairArgs),
 }
 
-/// Which database and which migrations.
+/// The database a command works on, as the command line names it.
 #[derive(Debug, Clone, Args)]
-pub struct DatabaseArgs {
+pub struct TargetUrlArgs {
     /// PostgreSQL URL or key/value string [default: $DATABASE_URL, else DATABASE_URL in .env,
     /// else libpq's PGHOST/PGPORT/PGDATABASE... variables, else
     /// postgres://$USER@localhost:5432/bomizzel_dev, created if missing]
     #[arg(long, value_name = "URL")]
     pub database_url: Option<String>,
+}
+
+/// The server of a command that makes its own scratch databases.
+#[derive(Debug, Clone, Args)]
+pub struct ScratchServerArgs {
+    /// Server to create the scratch databases on [default: as for migrate, database postgres]
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+}
+
+/// Which database and which migrations.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    #[command(flatten)]
+    pub target: TargetUrlArgs,
     /// The database's direct address, used instead of a pooled database URL (a transaction-mode
     /// pooler is refused) [default: $DIRECT_DATABASE_URL, unless --database-url is given]
     #[arg(long, value_name = "URL")]
@@ -72,12 +96,29 @@ pub struct DatabaseArgs {
     pub dir: Option<PathBuf>,
 }
 
+impl DatabaseArgs {
+    /// The URLs given on the command line, for `target_database::resolve`.
+    pub fn urls(&self) -> GivenUrls<'_> {
+        GivenUrls {
+            database_url: self.target.database_url.as_deref(),
+            direct_url: self.direct_url.as_deref(),
+        }
+    }
+}
+
+/// The migration log a command that changes a database appends to.
+#[derive(Debug, Clone, Args)]
+pub struct LogArgs {
+    /// Append one JSON line per step to this migration log [default: target/xtask/migrations.log]
+    #[arg(long = "log", value_name = "FILE")]
+    pub path: Option<PathBuf>,
+}
+
 /// For commands that change a database.
 #[derive(Debug, Clone, Args)]
 pub struct ChangeArgs {
-    /// Append one JSON line per step here [default: target/xtask/migrations.log]
-    #[arg(long, value_name = "FILE")]
-    pub log: Option<PathBuf>,
+    #[command(flatten)]
+    pub log: LogArgs,
     /// How long to wait for another runner's migration lock
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub lock_wait: Duration,
@@ -105,6 +146,23 @@ pub struct ChangeArgs {
     /// committed batches kept for the next run to resume after
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub replica_wait: Duration,
+}
+
+impl ChangeArgs {
+    /// The engine settings these flags ask for, for runs recorded as made by `applied_by`.
+    pub fn runner_settings(&self, applied_by: String) -> migrations::runner::Settings {
+        migrations::runner::Settings {
+            lock_timeout: self.lock_timeout,
+            statement_timeout: self.statement_timeout,
+            lock_retries: self.lock_retries,
+            retry_backoff: self.retry_backoff,
+            applied_by,
+            replicas: migrations::replication::Policy {
+                max_lag: self.max_replica_lag,
+                wait: self.replica_wait,
+            },
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -157,9 +215,8 @@ pub struct StatusArgs {
 /// For commands that make their own scratch databases on a server.
 #[derive(Debug, Args)]
 pub struct ServerArgs {
-    /// Server to create scratch databases on [default: as for migrate, database postgres]
-    #[arg(long, value_name = "URL")]
-    pub database_url: Option<String>,
+    #[command(flatten)]
+    pub scratch: ScratchServerArgs,
     /// Migrations folder [default: migrations/sql of this workspace]
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
@@ -335,6 +392,7 @@ pub enum LintFormat {
 }
 
 #[derive(Debug, Args)]
+#[command(mut_arg("database_url", |arg| arg.requires("trace")))]
 pub struct LintArgs {
     /// SQL files or folders to lint [default: the whole migrations folder]
     #[arg(value_name = "PATH", conflicts_with = "dir")]
@@ -351,288 +409,8 @@ pub struct LintArgs {
     /// and judge locks, rewrites, scans and row counts by what PostgreSQL did
     #[arg(long)]
     pub trace: bool,
-    /// Server for the trace's scratch database [default: as for migrate, database postgres]
-    #[arg(long, value_name = "URL", requires = "trace")]
-    pub database_url: Option<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct BenchArgs {
-    #[command(subcommand)]
-    pub bench: Bench,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Bench {
-    /// The backend under a list/create load from this process: throughput and latency percentiles.
-    Api {
-        /// How long to drive it
-        #[arg(long, default_value_t = 10, value_parser = at_least::<u64>(1))]
-        seconds: u64,
-        /// Concurrent client threads
-        #[arg(long, default_value_t = 8, value_parser = at_least::<usize>(1))]
-        clients: usize,
-        /// Also serve the backend of this git revision (on its own migrations) and drive the two
-        /// in turn; print the ratio of their median throughputs
-        #[arg(long, value_name = "GIT_REF")]
-        against: Option<String>,
-        /// Turns each backend gets with --against
-        #[arg(long, default_value_t = 4, value_parser = at_least::<u64>(1))]
-        rounds: u64,
-        /// Server to create the scratch database on [default: as for migrate, database postgres]
-        #[arg(long, value_name = "URL")]
-        database_url: Option<String>,
-    },
-    /// test-rollback-roundtrip over generated migrations against applying them once; print the ratio.
-    Roundtrip {
-        /// How many migrations to generate
-        #[arg(long, default_value_t = 200, value_parser = at_least::<usize>(1))]
-        count: usize,
-        /// Rounds of each; the medians are compared
-        #[arg(long, default_value_t = 3, value_parser = at_least::<usize>(1))]
-        rounds: usize,
-        /// Server to create the scratch databases on [default: as for migrate, database postgres]
-        #[arg(long, value_name = "URL")]
-        database_url: Option<String>,
-        /// Check this migrations folder (an imported history) instead, once, against the same
-        /// check by psql and pg_dump: times, ratio, verdicts compared, coverage
-        #[arg(long, value_name = "DIR", conflicts_with_all = ["count", "rounds"])]
-        import: Option<PathBuf>,
-    },
-    /// Apply generated migrations with our engine and with psql, on the same server; print the ratio.
-    Migrate {
-        /// How many migrations to generate
-        #[arg(long, default_value_t = 500, value_parser = at_least::<usize>(1))]
-        count: usize,
-        /// Rounds of each; the medians are compared
-        #[arg(long, default_value_t = 3, value_parser = at_least::<usize>(1))]
-        rounds: usize,
-        /// Server to create the two scratch databases on [default: as for migrate, database postgres]
-        #[arg(long, value_name = "URL")]
-        database_url: Option<String>,
-        /// Compare our engine over the URL's TLS (sslmode=require or stronger) with our engine
-        /// over the same server without TLS, instead of with psql
-        #[arg(long)]
-        tls: bool,
-    },
-    /// Lint generated migrations with `cargo xtask lint` and, when available, squawk; print
-    /// statements per second and the ratio.
-    Lint {
-        /// How many statements to generate, up and down files together
-        #[arg(long, default_value_t = 10_000, value_parser = at_least::<usize>(1))]
-        statements: usize,
-        /// Rounds of each; the medians are compared
-        #[arg(long, default_value_t = 3, value_parser = at_least::<usize>(1))]
-        rounds: usize,
-        /// Instead: `lint --trace` over generated migrations against the round-trip of the same
-        /// folder
-        #[arg(long)]
-        trace: bool,
-        /// Migrations to generate for `--trace`
-        #[arg(long, default_value_t = 200, requires = "trace", value_parser = at_least::<usize>(1))]
-        count: usize,
-        /// Server for `--trace`'s scratch databases [default: as for migrate, database postgres]
-        #[arg(long, value_name = "URL", requires = "trace")]
-        database_url: Option<String>,
-    },
-    /// A data backfill by our batched runner, by one UPDATE and by an OFFSET loop, each beside a
-    /// writer process: rows/s, the ratio to one UPDATE, the writers' p99 and longest stall.
-    Backfill {
-        /// Rows in the generated table (the OFFSET loop runs on 1/100 of them, scaled)
-        #[arg(long, default_value_t = 2_000_000, value_parser = at_least::<u64>(1000))]
-        rows: u64,
-        /// Server to create the scratch database on [default: as for migrate, database postgres]
-        #[arg(long, value_name = "URL", conflicts_with = "with_standby")]
-        database_url: Option<String>,
-        /// Instead: the batched runner on a primary of its own (port 5463) without, then with, a
-        /// streaming standby (port 5464): throughput ratio and the standby's largest replay lag
-        #[arg(long)]
-        with_standby: bool,
-    },
-    /// deploy-db of safe pending migrations under the backend's load, then their naive forms:
-    /// the longest stall any request saw.
-    Online {
-        /// Tickets in the generated table
-        #[arg(long, default_value_t = 2_000_000, value_parser = at_least::<u64>(1000))]
-        rows: u64,
-        /// Concurrent client threads
-        #[arg(long, default_value_t = 8, value_parser = at_least::<usize>(1))]
-        clients: usize,
-        /// Also deploy the project's own migrations from this version on, under the same load
-        /// with registrations added, over as many users as tickets (a third phase, `project`)
-        #[arg(long, value_name = "V")]
-        project_from: Option<Version>,
-        /// Server to create the scratch databases on [default: as for migrate, database postgres]
-        #[arg(long, value_name = "URL")]
-        database_url: Option<String>,
-    },
-    /// `deploy-db --fleet` of the project's migrations over fresh scratch databases with
-    /// `--parallel`, against one after another, in the same run; the end states compared.
-    Fleet {
-        /// Databases in each of the two fleets
-        #[arg(long, default_value_t = 50, value_parser = at_least::<usize>(1))]
-        databases: usize,
-        /// Databases deployed at once in the parallel run
-        #[arg(long, value_name = "N", default_value_t = 4, value_parser = at_least::<usize>(1))]
-        parallel: usize,
-        /// Server to create the scratch databases on [default: as for migrate, database postgres]
-        #[arg(long, value_name = "URL")]
-        database_url: Option<String>,
-    },
-    /// The concurrent writer of `bench backfill` (a second process, on DATABASE_URL).
-    #[command(hide = true)]
-    Writer {
-        /// Stop after this long at most
-        #[arg(long, default_value_t = 600)]
-        seconds: u64,
-        /// Stop after this many statements at most
-        #[arg(long, default_value_t = 10_000_000)]
-        max_operations: usize,
-    },
-    /// `backup` and `restore` of a generated database against bare pg_dump and pg_restore; print the ratios.
-    Backup {
-        /// Size of the generated database
-        #[arg(long, default_value_t = 1000, value_parser = at_least::<u64>(1))]
-        size_mb: u64,
-        /// Rounds of each; the medians are compared
-        #[arg(long, default_value_t = 3, value_parser = at_least::<usize>(1))]
-        rounds: usize,
-        /// Server to create the scratch databases on [default: as for migrate, database postgres]
-        #[arg(long, value_name = "URL")]
-        database_url: Option<String>,
-    },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum BackupFormat {
-    /// One compressed file, restored in a single transaction
-    Custom,
-    /// A folder, dumped and restored with parallel jobs
-    Directory,
-}
-
-#[derive(Debug, Args)]
-pub struct BackupArgs {
-    /// PostgreSQL URL [default: as for migrate]
-    #[arg(long, value_name = "URL")]
-    pub database_url: Option<String>,
-    #[arg(long, value_enum, default_value_t = BackupFormat::Custom)]
-    pub format: BackupFormat,
-    /// Parallel pg_dump jobs, directory format only [default: CPUs, at most 4]
-    #[arg(long, value_name = "N")]
-    pub jobs: Option<usize>,
-    /// Folder to write the backup into [default: target/xtask/backups]
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
-    /// Read the archive back and restore it into a scratch database, comparing every table's rows and checksum
-    #[arg(long)]
-    pub verify: bool,
-    /// Append a JSON line to this log [default: target/xtask/migrations.log]
-    #[arg(long, value_name = "FILE")]
-    pub log: Option<PathBuf>,
-}
-
-#[derive(Debug, Args)]
-pub struct RestoreArgs {
-    /// The backup: a custom-format file or a directory-format folder
-    #[arg(value_name = "FILE")]
-    pub file: PathBuf,
     #[command(flatten)]
-    pub database: DatabaseArgs,
-    /// Restore into this database on the same server (created when missing) [default: the URL's database]
-    #[arg(long, value_name = "NAME")]
-    pub target_db: Option<String>,
-    /// Replace a database that holds tables (drops and recreates it)
-    #[arg(long)]
-    pub drop_existing: bool,
-    /// Confirm --drop-existing without asking
-    #[arg(long)]
-    pub yes: bool,
-    /// Parallel pg_restore jobs for a directory-format backup [default: CPUs, at most 4]
-    #[arg(long, value_name = "N")]
-    pub jobs: Option<usize>,
-    /// Leave out the backup's owners: objects belong to the role restoring them (or --role),
-    /// for a server that lacks the source's roles
-    #[arg(long)]
-    pub no_owner: bool,
-    /// Restore as this role (SET ROLE after connecting): it owns what --no-owner restores, and
-    /// owns a database created for the restore
-    #[arg(long, value_name = "ROLE")]
-    pub role: Option<String>,
-    /// Append a JSON line to this log [default: target/xtask/migrations.log]
-    #[arg(long, value_name = "FILE")]
-    pub log: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct DeployDbArgs {
-    #[command(flatten)]
-    pub database: DatabaseArgs,
-    #[command(flatten)]
-    pub change: ChangeArgs,
-    #[command(flatten)]
-    pub fleet: FleetArgs,
-    /// With --fleet: how many databases deploy at once after the canaries
-    #[arg(long, value_name = "N", default_value_t = 1, requires = "fleet", value_parser = at_least::<usize>(1))]
-    pub parallel: usize,
-    /// Run the preflight and print the plan; change nothing
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Do not ask for confirmation (required without a terminal)
-    #[arg(long)]
-    pub yes: bool,
-    /// The application is stopped: risky and multi-step migrations may run
-    #[arg(long)]
-    pub maintenance_window: bool,
-    /// Folder for the pre-deploy backup [default: target/xtask/backups]
-    #[arg(long, value_name = "DIR")]
-    pub backup_dir: Option<PathBuf>,
-    /// The backend's URL; its /health/ready must answer 2xx after the migrations
-    #[arg(long, value_name = "URL", conflicts_with = "fleet")]
-    pub health_url: Option<String>,
-    /// How long the health check may take to answer 2xx
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
-    pub health_timeout: Duration,
-    /// On failure, roll back this run's migrations when every one has a rollback and ran in a transaction
-    #[arg(long)]
-    pub rollback_on_failure: bool,
-    /// Folder for the deploy report (JSON and text) [default: target/xtask/deploys]
-    #[arg(long, value_name = "DIR")]
-    pub report: Option<PathBuf>,
-    /// Snapshot file for verify [default: schema.snapshot beside the migrations folder]
-    #[arg(long, value_name = "FILE")]
-    pub snapshot: Option<PathBuf>,
-}
-
-#[derive(Debug, Args)]
-#[command(group(ArgGroup::new("settlement").required(true).args(["applied", "not_applied"])))]
-pub struct RepairArgs {
-    /// The failed or unfinished migration
-    #[arg(value_name = "VERSION")]
-    pub version: Version,
-    /// Its up took effect: record it as applied (the schema must show what it creates)
-    #[arg(long)]
-    pub applied: bool,
-    /// It did not take effect: record it as not applied, dropping its INVALID leftover, so the
-    /// next migrate runs it again
-    #[arg(long)]
-    pub not_applied: bool,
-    /// Why, recorded in the migration log with who did it
-    #[arg(long, value_name = "TEXT", value_parser = NonEmptyStringValueParser::new())]
-    pub reason: String,
-    /// Record the claim even though the schema contradicts it or cannot be checked against it
-    #[arg(long)]
-    pub force: bool,
-    #[command(flatten)]
-    pub database: DatabaseArgs,
-    /// Append one JSON line here [default: target/xtask/migrations.log]
-    #[arg(long, value_name = "FILE")]
-    pub log: Option<PathBuf>,
-    /// How long to wait for another runner's migration lock
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
-    pub lock_wait: Duration,
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    pub scratch: ScratchServerArgs,
 }
 
 /// Every database of a fleet file instead of one database.
@@ -646,7 +424,7 @@ pub struct FleetArgs {
 
 /// A whole number of at least `min`: clap refuses anything else as wrong usage (exit 2) before
 /// anything runs, so no command meets a count it cannot work with (0 rounds have no median).
-fn at_least<T: TryFrom<u64>>(min: u64) -> impl Fn(&str) -> Result<T, String> + Clone {
+pub(crate) fn at_least<T: TryFrom<u64>>(min: u64) -> impl Fn(&str) -> Result<T, String> + Clone {
     move |text| {
         text.parse::<u64>()
             .ok()
@@ -656,7 +434,7 @@ fn at_least<T: TryFrom<u64>>(min: u64) -> impl Fn(&str) -> Result<T, String> + C
     }
 }
 
-fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text)
         .map_err(|error| format!("{error}; write a duration like 500ms, 5s or 2m"))
 }

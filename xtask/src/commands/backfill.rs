@@ -25,7 +25,7 @@ struct Backfill {
 
 pub fn run(args: &BackfillArgs) -> Result<()> {
     let BackfillCommand::Status { database, format } = &args.command;
-    let url = target_database::resolve(database)?;
+    let url = target_database::resolve(database.urls())?;
     let mut client = url.connect(&format!("{} backfill status", target_database::APPLICATION))?;
     let backfills: Vec<Backfill> = history::backfills(&mut client)
         .context("reading the backfill progress")?

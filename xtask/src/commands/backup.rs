@@ -11,10 +11,11 @@ use postgres::IsolationLevel;
 use xshell::{cmd, Shell};
 
 use crate::exit::Exit;
-use crate::flags::{BackupArgs, BackupFormat, DatabaseArgs};
-use crate::plumbing::journal::{Entry, Journal};
+use crate::flags::{BackupArgs, BackupFormat};
+use crate::plumbing::journal::{Archive, Entry, Journal, Outcome, Subject};
 use crate::plumbing::pg_tools::{self, ServerVersion};
-use crate::plumbing::{project, target_database};
+use crate::plumbing::project;
+use crate::plumbing::target_database::{self, GivenUrls};
 
 /// How much to prove about a fresh archive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,12 +51,11 @@ pub fn run(args: &BackupArgs) -> Result<()> {
             "--jobs needs --format directory: a custom-format archive is written by one process",
         ));
     }
-    let url = target_database::resolve(&DatabaseArgs {
-        database_url: args.database_url.clone(),
+    let url = target_database::resolve(GivenUrls {
+        database_url: args.target.database_url.as_deref(),
         direct_url: None,
-        dir: None,
     })?;
-    let mut journal = Journal::open(args.log.as_deref(), "backup", &url)?;
+    let mut journal = Journal::open(args.log.path.as_deref(), "backup", &url)?;
     let options = Options {
         format: args.format,
         jobs: args.jobs.unwrap_or_else(pg_tools::default_jobs).max(1),
@@ -90,25 +90,22 @@ pub fn default_dir() -> PathBuf {
 
 /// One log line for a backup, however it ended.
 pub fn log(journal: &mut Journal, outcome: &Result<Backup>, elapsed: Duration) -> Result<()> {
-    let (name, result, error) = match outcome {
+    let (archive, result, error) = match outcome {
         Ok(backup) => (
-            format!(
-                "backup {} ({} bytes)",
-                backup.path.display(),
-                backup.size_bytes
-            ),
-            "backed_up",
+            Some(Archive {
+                path: &backup.path,
+                size_bytes: backup.size_bytes,
+                schema_version: backup.schema_version,
+            }),
+            Outcome::BackedUp,
             None,
         ),
-        Err(error) => ("backup".to_owned(), "failed", Some(format!("{error:#}"))),
+        Err(error) => (None, Outcome::Failed, Some(format!("{error:#}"))),
     };
     journal.record(&Entry {
-        version: outcome.as_ref().ok().map(|backup| backup.schema_version),
-        name: Some(&name),
-        duration_ms: Some(elapsed.as_millis()),
-        outcome: result,
+        duration: Some(elapsed),
         error,
-        ..Entry::default()
+        ..Entry::new(Subject::Backup(archive), result)
     })
 }
 

@@ -26,16 +26,16 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         Bench::Migrate {
             count,
             rounds,
-            database_url,
+            server,
             tls,
-        } => migrate::run(*count, *rounds, database_url.as_deref(), *tls),
+        } => migrate::run(*count, *rounds, server.database_url.as_deref(), *tls),
         Bench::Lint {
             rounds,
             trace: true,
             count,
-            database_url,
+            server,
             ..
-        } => trace::run(*count, *rounds, database_url.as_deref()),
+        } => trace::run(*count, *rounds, server.database_url.as_deref()),
         Bench::Lint {
             statements, rounds, ..
         } => lint::run(*statements, *rounds),
@@ -44,49 +44,54 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             clients,
             against,
             rounds,
-            database_url,
+            server,
         } => api::run(&api::Options {
             seconds: *seconds,
             clients: *clients,
-            database_url: database_url.as_deref(),
+            database_url: server.database_url.as_deref(),
             against: against.as_deref(),
             rounds: *rounds as usize,
         }),
         Bench::Roundtrip {
             import: Some(dir),
-            database_url,
+            server,
             ..
-        } => roundtrip_import::run(dir, database_url.as_deref()),
+        } => roundtrip_import::run(dir, server.database_url.as_deref()),
         Bench::Roundtrip {
             count,
             rounds,
-            database_url,
+            server,
             import: None,
-        } => roundtrip::run(*count, *rounds, database_url.as_deref()),
+        } => roundtrip::run(*count, *rounds, server.database_url.as_deref()),
         Bench::Backup {
             size_mb,
             rounds,
-            database_url,
-        } => backup::run(*size_mb, *rounds, database_url.as_deref()),
+            server,
+        } => backup::run(*size_mb, *rounds, server.database_url.as_deref()),
         Bench::Backfill {
             rows,
             with_standby: true,
             ..
         } => backfill::run_with_standby(*rows),
-        Bench::Backfill {
-            rows, database_url, ..
-        } => backfill::run(*rows, database_url.as_deref()),
+        Bench::Backfill { rows, server, .. } => {
+            backfill::run(*rows, server.database_url.as_deref())
+        }
         Bench::Online {
             rows,
             clients,
             project_from,
-            database_url,
-        } => online::run(*rows, *clients, *project_from, database_url.as_deref()),
+            server,
+        } => online::run(
+            *rows,
+            *clients,
+            *project_from,
+            server.database_url.as_deref(),
+        ),
         Bench::Fleet {
             databases,
             parallel,
-            database_url,
-        } => fleet::run(*databases, *parallel, database_url.as_deref()),
+            server,
+        } => fleet::run(*databases, *parallel, server.database_url.as_deref()),
         Bench::Writer {
             seconds,
             max_operations,

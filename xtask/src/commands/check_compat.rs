@@ -32,7 +32,7 @@ use execution::{Binding, Execution};
 
 pub fn run(args: &CheckCompatArgs) -> Result<()> {
     let set = target_database::load(args.server.dir.as_deref())?;
-    let server = target_database::server(args.server.database_url.as_deref())?;
+    let server = target_database::server(args.server.scratch.database_url.as_deref())?;
     let repo = args.repo.clone().unwrap_or_else(project::root);
     let checked = check(&server, &set, &repo, &args.against)?;
     let breaks = &checked.breaks;

@@ -114,7 +114,7 @@ const NOT_USABLE: &str = "the migration files are not usable";
 
 pub fn run(args: &CheckMigrationsArgs) -> Result<()> {
     let inputs = Inputs {
-        server: target_database::server(args.server.database_url.as_deref())?,
+        server: target_database::server(args.server.scratch.database_url.as_deref())?,
         dir: project::migrations_dir(args.server.dir.as_deref()),
         args,
     };

@@ -37,7 +37,7 @@ pub fn run(args: &DeployDbArgs) -> Result<()> {
     if let Some(file) = &args.fleet.fleet {
         return fleet::run(args, &set, file.as_deref());
     }
-    let url = target_database::resolve(&args.database)?;
+    let url = target_database::resolve(args.database.urls())?;
     let report = single::deploy(&url, &set, args, &verdicts::Verdicts::default())?.report;
     match report.error {
         None => Ok(()),

@@ -11,7 +11,7 @@ use crate::plumbing::{readiness_probe, standbys, target_database};
 
 pub fn run(args: &HealthCheckArgs) -> Result<()> {
     let set = target_database::load(args.database.dir.as_deref())?;
-    let url = target_database::resolve(&args.database)?;
+    let url = target_database::resolve(args.database.urls())?;
     let mut checks = Vec::new();
     match url.connect(&format!("{} health-check", target_database::APPLICATION)) {
         Err(error) => checks.push(Check::of(

@@ -17,7 +17,7 @@ pub fn run(args: &LintArgs) -> Result<()> {
     }
     let targets = targets(args)?;
     let reports = if args.trace {
-        let server = target_database::server(args.database_url.as_deref())?;
+        let server = target_database::server(args.scratch.database_url.as_deref())?;
         linter::lint_targets(&targets, &|dir: &Path| {
             let (reports, unavailable) =
                 linter::lint_folder_traced(dir, &server, &TraceSettings::default(), |_| true);

@@ -10,7 +10,7 @@ use migrations::{history, statuses, ConnectError, DatabaseUrl};
 use xshell::{cmd, Shell};
 
 use crate::flags::RestoreArgs;
-use crate::plumbing::journal::{Entry, Journal};
+use crate::plumbing::journal::{Entry, Journal, Outcome, Subject};
 use crate::plumbing::pg_tools::{self, ServerVersion};
 use crate::plumbing::target_database;
 use crate::plumbing::terminal;
@@ -20,25 +20,23 @@ pub fn run(args: &RestoreArgs) -> Result<()> {
     if !source.exists() {
         anyhow::bail!("backup {} does not exist", source.display());
     }
-    let url = target_database::resolve(&args.database)?;
+    let url = target_database::resolve(args.database.urls())?;
     let target = match &args.target_db {
         Some(name) => url.with_database(name),
         None => url.clone(),
     };
-    let mut journal = Journal::open(args.log.as_deref(), "restore", &target)?;
+    let mut journal = Journal::open(args.log.path.as_deref(), "restore", &target)?;
     let started = Instant::now();
     let outcome = restore(args, &target);
-    let name = format!("restore {}", source.display());
+    let result = if outcome.is_ok() {
+        Outcome::Restored
+    } else {
+        Outcome::Failed
+    };
     journal.record(&Entry {
-        name: Some(&name),
-        duration_ms: Some(started.elapsed().as_millis()),
-        outcome: if outcome.is_ok() {
-            "restored"
-        } else {
-            "failed"
-        },
+        duration: Some(started.elapsed()),
         error: outcome.as_ref().err().map(|error| format!("{error:#}")),
-        ..Entry::default()
+        ..Entry::new(Subject::Restore(source), result)
     })?;
     outcome?;
     println!(
@@ -55,42 +53,7 @@ fn restore(args: &RestoreArgs, target: &DatabaseUrl) -> Result<()> {
     if let Some(role) = &args.role {
         check_role_exists(&admin_url, role, &application)?;
     }
-    let created = match target.connect(&application) {
-        Ok(mut client) => {
-            let tables = pg_tools::user_tables(&mut client)?;
-            drop(client);
-            if !tables.is_empty() {
-                refuse_or_confirm(args, target, &tables)?;
-                recreate(&admin_url, target, &application)?;
-            }
-            false
-        }
-        Err(ConnectError::NoSuchDatabase { .. }) => {
-            let mut admin = admin_url.connect(&application)?;
-            // Under --role, the restored objects' owner must be able to create in the new
-            // database's public schema, which belongs to the database's owner.
-            let owner = args
-                .role
-                .as_deref()
-                .map(|role| format!(" OWNER {}", quote_identifier(role)))
-                .unwrap_or_default();
-            admin
-                .batch_execute(&format!(
-                    "CREATE DATABASE {}{owner} TEMPLATE template0",
-                    quote_identifier(target.database())
-                ))
-                .with_context(|| {
-                    format!(
-                        "creating database \"{}\" on {}",
-                        target.database(),
-                        target.server()
-                    )
-                })?;
-            println!("created database {target}");
-            true
-        }
-        Err(other) => return Err(other.into()),
-    };
+    let created = prepare_database(args, target, &admin_url, &application)?;
     let mut client = target.connect(&application)?;
     let server = ServerVersion::query(&mut client)?;
     drop(client);
@@ -98,22 +61,7 @@ fn restore(args: &RestoreArgs, target: &DatabaseUrl) -> Result<()> {
     let pg_restore = pg_tools::find(&sh, "pg_restore", &server)?;
     let program = &pg_restore.path;
     let source = &args.file;
-    // One transaction for a custom-format archive, so a failure leaves the database empty rather
-    // than half restored; parallel jobs for a folder (they cannot share one transaction).
-    let mut mode: Vec<String> = if source.is_dir() {
-        vec![format!(
-            "--jobs={}",
-            args.jobs.unwrap_or_else(pg_tools::default_jobs).max(1)
-        )]
-    } else {
-        vec!["--single-transaction".into()]
-    };
-    if args.no_owner {
-        mode.push("--no-owner".into());
-    }
-    if let Some(role) = &args.role {
-        mode.push(format!("--role={role}"));
-    }
+    let mode = pg_restore_mode(args);
     let name = target.database();
     pg_tools::run_tool(
         pg_tools::connect_env(
@@ -135,24 +83,93 @@ fn restore(args: &RestoreArgs, target: &DatabaseUrl) -> Result<()> {
             );
         }
         // A failed restore leaves the server as it found it.
-        if created {
-            let dropped = admin_url.connect(&application).is_ok_and(|mut admin| {
-                admin
-                    .batch_execute(&format!(
-                        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                        quote_identifier(name)
-                    ))
-                    .is_ok()
-            });
-            if dropped {
-                text.push_str(&format!(
-                    "; database \"{name}\", created for it, was dropped"
-                ));
-            }
+        if created && drop_database(&admin_url, name, &application) {
+            text.push_str(&format!(
+                "; database \"{name}\", created for it, was dropped"
+            ));
         }
         anyhow::anyhow!(text)
     })?;
     Ok(())
+}
+
+/// Makes the target ready to restore into: refused, or dropped and recreated after
+/// confirmation, when it holds tables; created when missing. Returns whether it was created.
+fn prepare_database(
+    args: &RestoreArgs,
+    target: &DatabaseUrl,
+    admin_url: &DatabaseUrl,
+    application: &str,
+) -> Result<bool> {
+    match target.connect(application) {
+        Ok(mut client) => {
+            let tables = pg_tools::user_tables(&mut client)?;
+            drop(client);
+            if !tables.is_empty() {
+                refuse_or_confirm(args, target, &tables)?;
+                recreate(admin_url, target, application)?;
+            }
+            Ok(false)
+        }
+        Err(ConnectError::NoSuchDatabase { .. }) => {
+            let mut admin = admin_url.connect(application)?;
+            // Under --role, the restored objects' owner must be able to create in the new
+            // database's public schema, which belongs to the database's owner.
+            let owner = args
+                .role
+                .as_deref()
+                .map(|role| format!(" OWNER {}", quote_identifier(role)))
+                .unwrap_or_default();
+            admin
+                .batch_execute(&format!(
+                    "CREATE DATABASE {}{owner} TEMPLATE template0",
+                    quote_identifier(target.database())
+                ))
+                .with_context(|| {
+                    format!(
+                        "creating database \"{}\" on {}",
+                        target.database(),
+                        target.server()
+                    )
+                })?;
+            println!("created database {target}");
+            Ok(true)
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// pg_restore's flags: one transaction for a custom-format archive, so a failure leaves the
+/// database empty rather than half restored; parallel jobs for a folder (they cannot share one
+/// transaction); the owners left out or given to `--role`.
+fn pg_restore_mode(args: &RestoreArgs) -> Vec<String> {
+    let mut mode: Vec<String> = if args.file.is_dir() {
+        vec![format!(
+            "--jobs={}",
+            args.jobs.unwrap_or_else(pg_tools::default_jobs).max(1)
+        )]
+    } else {
+        vec!["--single-transaction".into()]
+    };
+    if args.no_owner {
+        mode.push("--no-owner".into());
+    }
+    if let Some(role) = &args.role {
+        mode.push(format!("--role={role}"));
+    }
+    mode
+}
+
+/// Drops the database a failed restore created; whether that worked.
+fn drop_database(admin_url: &DatabaseUrl, name: &str, application: &str) -> bool {
+    admin_url.connect(application).is_ok_and(|mut admin| {
+        admin
+            .batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                quote_identifier(name)
+            ))
+            .is_ok()
+    })
 }
 
 /// `--role` names a role of the target server, checked before anything is created.

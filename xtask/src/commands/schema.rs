@@ -17,7 +17,7 @@ pub fn run(args: &SchemaArgs) -> Result<()> {
     } = &args.command;
     let set = target_database::load(server.dir.as_deref())?;
     let path = project::snapshot_path(&set.dir, snapshot.as_deref());
-    let server = target_database::server(server.database_url.as_deref())?;
+    let server = target_database::server(server.scratch.database_url.as_deref())?;
     let expected = head_snapshot_text(&server, &set)?;
     if *check {
         let differences = differences_from_file(&path, &expected)?;

@@ -33,7 +33,7 @@ pub fn run(args: &StatusArgs) -> Result<()> {
         );
     }
     let set = target_database::load(args.database.dir.as_deref())?;
-    let url = target_database::resolve(&args.database)?;
+    let url = target_database::resolve(args.database.urls())?;
     let mut client = url.connect(&format!("{} status", target_database::APPLICATION))?;
     let history = history::read(&mut client)
         .with_context(|| format!("reading the migration history of {url}"))?;

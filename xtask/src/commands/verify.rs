@@ -26,7 +26,7 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
     if let Some(file) = &args.fleet.fleet {
         return fleet::verify(&set, file.as_deref(), &expectations, args.format);
     }
-    let url = target_database::resolve(&args.database)?;
+    let url = target_database::resolve(args.database.urls())?;
     let mut client = url.connect(&format!("{} verify", target_database::APPLICATION))?;
     let mut checks = verification::checks(&mut client, &set, &expectations)?;
     checks.push(standbys::check(&mut client, &args.standby_url)?);

@@ -19,14 +19,14 @@ pub fn run(
     change: &ChangeArgs,
     set: &MigrationSet,
 ) -> Result<()> {
-    let url = target_database::resolve(database_args)?;
-    let mut journal = Journal::open(change.log.as_deref(), command, &url)?;
+    let url = target_database::resolve(database_args.urls())?;
+    let mut journal = Journal::open(change.log.path.as_deref(), command, &url)?;
     journal.guard(|journal| {
         let _lock = target_database::lock(&url, command, change.lock_wait)?;
         let mut client = url.connect(&format!("{} {command}", target_database::APPLICATION))?;
         let context = || format!("reading the migration history of {url}");
         history::ensure_tables(&mut client).with_context(context)?;
-        let settings = target_database::settings(&url, change);
+        let settings = change.runner_settings(target_database::applied_by(&url));
         recovery::recover(
             &mut client,
             set,

@@ -1,21 +1,22 @@
 //! The migration log: one JSON line per step of every command that changes a database, and the
 //! observer that prints the same steps for people.
 
+mod reporter;
+
+use std::borrow::Cow;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
-use migrations::replication::Notice;
-use migrations::runner::Progress;
-use migrations::runner::{Event, Observer, RunError};
-use migrations::{DatabaseUrl, Direction, Migration};
+use migrations::recovery::Settlement;
+use migrations::{DatabaseUrl, Direction, Version};
 use serde::Serialize;
 
-use crate::plumbing::output::{self, out, outln};
 use crate::plumbing::project;
+
+pub use reporter::Reporter;
 
 /// An append-only JSON-lines file. Each line is written with one `write` on an `O_APPEND` file,
 /// so concurrent runners never interleave within a line.
@@ -26,36 +27,155 @@ pub struct Journal {
     database: String,
 }
 
-#[derive(Debug, Default, Serialize)]
-pub struct Entry<'a> {
-    pub version: Option<i32>,
-    pub name: Option<&'a str>,
-    pub direction: Option<&'a str>,
-    pub duration_ms: Option<u128>,
-    pub outcome: &'a str,
-    pub error: Option<String>,
-    /// How an unfinished run was settled (`applied`, `not_applied`); this and the fields below
-    /// are absent from lines that settle nothing.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub settled_as: Option<&'a str>,
-    /// Who settled it, as the state table records who ran a migration.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub applied_by: Option<&'a str>,
-    /// Why: the reason given to `repair`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<&'a str>,
-    /// What the live schema showed when it was settled.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub evidence: Option<&'a str>,
+/// How a logged step ended: a log line's `outcome`, in the words README's migration-log section
+/// and the deploy report use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Applied,
+    RolledBack,
+    Failed,
+    Retrying,
+    /// An earlier failed run's INVALID index was dropped before the migration ran again.
+    CleanedUp,
+    PausedForStandbys,
+    Resumed,
+    StandbyNotWatched,
+    /// An interrupted run settled by the runner itself, from what the schema showed.
+    Recovered,
+    Repaired,
+    RepairedForced,
+    /// The command stopped before any step (a refusal, a lock that could not be taken).
+    Refused,
+    BackedUp,
+    Restored,
+    /// A deploy-db check that passed (one that failed is `Failed`).
+    Passed,
+    Deployed,
+    UpToDate,
+    DryRun,
+    NotRolledBack,
 }
 
+/// What a log line is about: it gives the line's `version`, `name` and `direction`.
+#[derive(Debug, Clone, Copy)]
+pub enum Subject<'a> {
+    /// The command as a whole.
+    Command,
+    /// One migration, run in one direction.
+    Migration {
+        version: Version,
+        name: &'a str,
+        direction: Direction,
+    },
+    /// A whole `deploy-db`, at the version it left the database.
+    Deploy { version: Version },
+    /// One of `deploy-db`'s checks, by its name.
+    Check(&'a str),
+    /// A backup: the archive written, or `None` when none was.
+    Backup(Option<Archive<'a>>),
+    /// A restore of the backup at this path.
+    Restore(&'a Path),
+}
+
+/// A backup archive as the log names it.
+#[derive(Debug, Clone, Copy)]
+pub struct Archive<'a> {
+    pub path: &'a Path,
+    pub size_bytes: u64,
+    /// The schema version of the database it holds.
+    pub schema_version: Version,
+}
+
+/// How an interrupted run was settled, by whom, why, on what evidence.
+#[derive(Debug, Clone, Copy)]
+pub struct Settled<'a> {
+    pub settlement: Settlement,
+    /// Who settled it, as the state table records who ran a migration.
+    pub applied_by: &'a str,
+    /// The reason given to `repair` (the runner's own recovery gives none).
+    pub reason: Option<&'a str>,
+    /// What the live schema showed when it was settled.
+    pub evidence: &'a str,
+}
+
+/// One step of a command, as a line of the log.
+#[derive(Debug)]
+pub struct Entry<'a> {
+    pub subject: Subject<'a>,
+    pub outcome: Outcome,
+    pub duration: Option<Duration>,
+    /// The error, or for standby notices the reason.
+    pub error: Option<String>,
+    /// Present only on the lines that settle an interrupted run.
+    pub settled: Option<Settled<'a>>,
+}
+
+/// The fields of a line, in the order (and with the nulls) the log has always had.
 #[derive(Serialize)]
 struct Line<'a> {
     time: String,
     command: &'a str,
     database: &'a str,
-    #[serde(flatten)]
-    entry: &'a Entry<'a>,
+    version: Option<Version>,
+    name: Option<Cow<'a, str>>,
+    direction: Option<&'a str>,
+    duration_ms: Option<u128>,
+    outcome: Outcome,
+    error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    settled_as: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    applied_by: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    evidence: Option<&'a str>,
+}
+
+impl<'a> Entry<'a> {
+    /// An entry with no duration, error or settlement (set those with `..Entry::new(...)`).
+    pub fn new(subject: Subject<'a>, outcome: Outcome) -> Entry<'a> {
+        Entry {
+            subject,
+            outcome,
+            duration: None,
+            error: None,
+            settled: None,
+        }
+    }
+}
+
+impl Subject<'_> {
+    fn version(&self) -> Option<Version> {
+        match *self {
+            Subject::Migration { version, .. } | Subject::Deploy { version } => Some(version),
+            Subject::Backup(archive) => archive.map(|archive| archive.schema_version),
+            Subject::Command | Subject::Check(_) | Subject::Restore(_) => None,
+        }
+    }
+
+    fn name(&self) -> Option<Cow<'_, str>> {
+        match *self {
+            Subject::Command => None,
+            Subject::Migration { name, .. } | Subject::Check(name) => Some(Cow::Borrowed(name)),
+            Subject::Deploy { .. } => Some(Cow::Borrowed("deploy-db")),
+            Subject::Backup(None) => Some(Cow::Borrowed("backup")),
+            Subject::Backup(Some(archive)) => Some(Cow::Owned(format!(
+                "backup {} ({} bytes)",
+                archive.path.display(),
+                archive.size_bytes
+            ))),
+            Subject::Restore(source) => Some(Cow::Owned(format!("restore {}", source.display()))),
+        }
+    }
+
+    fn direction(&self) -> Option<&'static str> {
+        match self {
+            Subject::Migration { direction, .. } => Some(direction.as_str()),
+            _ => None,
+        }
+    }
 }
 
 impl Journal {
@@ -88,11 +208,21 @@ impl Journal {
         let time = time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)
             .context("formatting the current time")?;
+        let settled = entry.settled.as_ref();
         let line = Line {
             time,
             command: self.command,
             database: &self.database,
-            entry,
+            version: entry.subject.version(),
+            name: entry.subject.name(),
+            direction: entry.subject.direction(),
+            duration_ms: entry.duration.map(|duration| duration.as_millis()),
+            outcome: entry.outcome,
+            error: entry.error.as_deref(),
+            settled_as: settled.map(|settled| settled.settlement.as_str()),
+            applied_by: settled.map(|settled| settled.applied_by),
+            reason: settled.and_then(|settled| settled.reason),
+            evidence: settled.map(|settled| settled.evidence),
         };
         let mut text = serde_json::to_string(&line).context("serializing a log line")?;
         text.push('\n');
@@ -107,218 +237,13 @@ impl Journal {
         let result = body(self);
         if let Err(error) = &result {
             let _ = self.record(&Entry {
-                outcome: "refused",
                 error: Some(format!("{error:#}")),
-                ..Entry::default()
+                ..Entry::new(Subject::Command, Outcome::Refused)
             });
         }
         result
     }
 }
 
-/// Prints each step as it happens and records it in the journal.
-pub struct Reporter<'j> {
-    journal: &'j mut Journal,
-    /// A journal write failure must not interrupt a migration half-way; it is reported at the end.
-    pub log_error: Option<anyhow::Error>,
-    batches: BatchDisplay,
-}
-
-/// How a batched data migration's progress is shown: a bar on a terminal, a plain line every few
-/// seconds elsewhere (CI logs).
-enum BatchDisplay {
-    Idle,
-    Bar(ProgressBar),
-    Lines { last: Instant },
-}
-
-const PROGRESS_LINE_EVERY: Duration = Duration::from_secs(2);
-
-impl<'j> Reporter<'j> {
-    pub fn new(journal: &'j mut Journal) -> Reporter<'j> {
-        Reporter {
-            journal,
-            log_error: None,
-            batches: BatchDisplay::Idle,
-        }
-    }
-
-    fn show_batch(&mut self, progress: &Progress) {
-        let summary = format!(
-            "{} rows in {} batches, {:.0} rows/s",
-            progress.rows, progress.batches, progress.rows_per_second
-        );
-        if matches!(self.batches, BatchDisplay::Idle) {
-            outln!();
-            self.batches = if output::is_terminal() {
-                let bar = ProgressBar::new(1000);
-                if let Ok(style) =
-                    ProgressStyle::with_template("     [{bar:30}] {percent:>3}% {msg} (eta {eta})")
-                {
-                    bar.set_style(style.progress_chars("=> "));
-                }
-                BatchDisplay::Bar(bar)
-            } else {
-                BatchDisplay::Lines {
-                    last: Instant::now()
-                        .checked_sub(PROGRESS_LINE_EVERY)
-                        .unwrap_or_else(Instant::now),
-                }
-            };
-        }
-        match &mut self.batches {
-            BatchDisplay::Bar(bar) => {
-                bar.set_position((progress.fraction * 1000.0) as u64);
-                bar.set_message(summary);
-            }
-            BatchDisplay::Lines { last } if last.elapsed() >= PROGRESS_LINE_EVERY => {
-                outln!("     {:>3.0}% {summary}", progress.fraction * 100.0);
-                *last = Instant::now();
-            }
-            _ => {}
-        }
-    }
-
-    /// A line between progress updates: above the bar on a terminal, as it is elsewhere.
-    fn show_line(&mut self, line: &str) {
-        match &self.batches {
-            BatchDisplay::Bar(bar) => bar.println(format!("     {line}")),
-            _ => outln!("     {line}"),
-        }
-    }
-
-    /// Ends a progress display before the line that says how the migration ended.
-    fn end_batches(&mut self) {
-        if let BatchDisplay::Bar(bar) = &self.batches {
-            bar.finish_and_clear();
-        }
-        if !matches!(self.batches, BatchDisplay::Idle) {
-            out!("     done: ");
-        }
-        self.batches = BatchDisplay::Idle;
-    }
-
-    fn log(
-        &mut self,
-        migration: &Migration,
-        direction: Direction,
-        outcome: &str,
-        duration: Option<Duration>,
-        error: Option<&RunError>,
-    ) {
-        let entry = Entry {
-            version: Some(migration.version),
-            name: Some(&migration.name),
-            direction: Some(direction.as_str()),
-            duration_ms: duration.map(|duration| duration.as_millis()),
-            outcome,
-            error: error.map(ToString::to_string),
-            ..Entry::default()
-        };
-        if let Err(error) = self.journal.record(&entry) {
-            self.log_error.get_or_insert(error);
-        }
-    }
-
-    /// Fails the command if the journal could not be written, after the migrations ran.
-    pub fn finish(self) -> Result<()> {
-        self.log_error.map_or(Ok(()), Err)
-    }
-}
-
-impl Observer for Reporter<'_> {
-    fn event(&mut self, event: &Event<'_>) {
-        match *event {
-            Event::Started {
-                migration,
-                direction,
-            } => {
-                out!("{:>4} {} ... ", direction.as_str(), migration.label());
-            }
-            Event::CleanedUp { migration, dropped } => {
-                outln!(
-                    "\n     dropped INVALID index {} left by the failed run of {}",
-                    dropped.join(", "),
-                    migration.label()
-                );
-                self.log(migration, Direction::Up, "cleaned_up", None, None);
-            }
-            Event::Retrying {
-                migration,
-                direction,
-                attempt,
-                wait,
-                error,
-            } => {
-                outln!("lock timeout (attempt {attempt}), retrying in {wait:?}");
-                out!("{:>4} {} ... ", direction.as_str(), migration.label());
-                self.log(migration, direction, "retrying", None, Some(error));
-            }
-            Event::Batch { progress, .. } => self.show_batch(&progress),
-            Event::Replicas {
-                migration,
-                direction,
-                notice,
-            } => {
-                let (line, outcome, reason) = match notice {
-                    Notice::Paused {
-                        after_batch,
-                        reasons,
-                    } => (
-                        format!("paused after batch {after_batch}: {}", reasons.join("; ")),
-                        "paused_for_standbys",
-                        Some(reasons.join("; ")),
-                    ),
-                    Notice::Resumed { waited } => (
-                        format!(
-                            "resumed after {:.1} s: every standby is within the allowed lag",
-                            waited.as_secs_f64()
-                        ),
-                        "resumed",
-                        None,
-                    ),
-                    Notice::Unwatchable { standby } => (
-                        format!("not watching standby {standby}: its position is hidden from this role (grant it pg_monitor)"),
-                        "standby_not_watched",
-                        Some(standby.clone()),
-                    ),
-                };
-                self.show_line(&line);
-                let entry = Entry {
-                    version: Some(migration.version),
-                    name: Some(&migration.name),
-                    direction: Some(direction.as_str()),
-                    outcome,
-                    error: reason,
-                    ..Entry::default()
-                };
-                if let Err(error) = self.journal.record(&entry) {
-                    self.log_error.get_or_insert(error);
-                }
-            }
-            Event::Finished {
-                migration,
-                direction,
-                duration,
-            } => {
-                self.end_batches();
-                outln!("{} ms", duration.as_millis());
-                let outcome = match direction {
-                    Direction::Up => "applied",
-                    Direction::Down => "rolled_back",
-                };
-                self.log(migration, direction, outcome, Some(duration), None);
-            }
-            Event::Failed {
-                migration,
-                direction,
-                duration,
-                error,
-            } => {
-                self.end_batches();
-                outln!("FAILED after {} ms", duration.as_millis());
-                self.log(migration, direction, "failed", Some(duration), Some(error));
-            }
-        }
-    }
-}
+#[cfg(test)]
+mod tests;

@@ -10,15 +10,12 @@ use anyhow::{Context, Result};
 use migrations::DatabaseUrl;
 use postgres::Client;
 
-use crate::flags::DatabaseArgs;
-use crate::plumbing::target_database::APPLICATION;
-
-/// The direct URL when one is given: `--direct-url`, else `DIRECT_DATABASE_URL` unless
+/// The direct URL when one is given: `--direct-url` (`flag`), else `DIRECT_DATABASE_URL` unless
 /// `--database-url` names the database on the command line (a flag beats the environment).
-pub fn direct_url(args: &DatabaseArgs) -> Result<Option<DatabaseUrl>> {
-    let (text, origin) = match &args.direct_url {
-        Some(url) => (url.clone(), "--direct-url"),
-        None if args.database_url.is_none() => {
+pub fn direct_url(flag: Option<&str>, database_url_given: bool) -> Result<Option<DatabaseUrl>> {
+    let (text, origin) = match flag {
+        Some(url) => (url.to_owned(), "--direct-url"),
+        None if !database_url_given => {
             match std::env::var("DIRECT_DATABASE_URL")
                 .ok()
                 .filter(|value| !value.is_empty())
@@ -40,8 +37,10 @@ pub fn direct_url(args: &DatabaseArgs) -> Result<Option<DatabaseUrl>> {
 /// server connections), or a second connection is served by the first one's backend while the
 /// first is still open (a pooler reusing the idle server connection, as PgBouncer does); neither
 /// can happen on a direct connection.
-pub fn refuse_transaction_pooling(url: &DatabaseUrl) -> Result<()> {
-    let application = format!("{APPLICATION} (pooler check)");
+/// `application` is the name the checking connections show in `pg_stat_activity`, with
+/// ` (pooler check)` added.
+pub fn refuse_transaction_pooling(url: &DatabaseUrl, application: &str) -> Result<()> {
+    let application = format!("{application} (pooler check)");
     let mut first = url.connect(&application)?;
     let before = backend_pid(&mut first)?;
     let mut second = url.connect(&application)?;

@@ -17,7 +17,7 @@ use postgres::Client;
 
 use crate::flags::ChangeArgs;
 use crate::linter::sql;
-use crate::plumbing::journal::{Entry, Journal};
+use crate::plumbing::journal::{Entry, Journal, Outcome, Settled, Subject};
 use crate::plumbing::output::outln;
 
 /// After a cancel, how long a dead runner's statement gets to end before it is terminated.
@@ -203,15 +203,19 @@ pub fn recover(
         };
         recovery::settle(client, migration, Direction::Up, settlement, applied_by)
             .with_context(|| format!("recording how {file} ended"))?;
+        let subject = Subject::Migration {
+            version: row.version,
+            name: &row.name,
+            direction: Direction::Up,
+        };
         journal.record(&Entry {
-            version: Some(row.version),
-            name: Some(&row.name),
-            direction: Some(Direction::Up.as_str()),
-            outcome: "recovered",
-            settled_as: Some(settlement.as_str()),
-            applied_by: Some(applied_by),
-            evidence: Some(evidence.describe()),
-            ..Entry::default()
+            settled: Some(Settled {
+                settlement,
+                applied_by,
+                reason: None,
+                evidence: evidence.describe(),
+            }),
+            ..Entry::new(subject, Outcome::Recovered)
         })?;
         let consequence = match &evidence {
             Evidence::Applied(_) => "recorded as applied",

@@ -9,7 +9,7 @@ use migrations::libpq;
 use migrations::lock::MigrationLock;
 use migrations::{DatabaseUrl, MigrationSet, ScratchDatabase};
 
-use crate::flags::{ChangeArgs, DatabaseArgs};
+use crate::plumbing::pooler;
 use crate::plumbing::project;
 
 pub const APPLICATION: &str = "bomizzel-xtask";
@@ -40,14 +40,21 @@ impl std::fmt::Display for Origin {
     }
 }
 
-/// Resolves the database URL: flag, else `DATABASE_URL`, else `.env`, else libpq's variables,
-/// else the local default database, which is created when missing (and only that one: a typo in
-/// a given URL must fail).
-pub fn resolve(args: &DatabaseArgs) -> Result<DatabaseUrl> {
-    if let Some(direct) = crate::plumbing::pooler::direct_url(args)? {
+/// The database's URLs as the command line gives them (`--database-url`, `--direct-url`).
+#[derive(Debug, Clone, Copy)]
+pub struct GivenUrls<'a> {
+    pub database_url: Option<&'a str>,
+    pub direct_url: Option<&'a str>,
+}
+
+/// Resolves the database URL: the direct URL when there is one (see `pooler::direct_url`), else
+/// the flag, else `DATABASE_URL`, else `.env`, else libpq's variables, else the local default
+/// database, which is created when missing (and only that one: a typo in a given URL must fail).
+pub fn resolve(given: GivenUrls<'_>) -> Result<DatabaseUrl> {
+    if let Some(direct) = pooler::direct_url(given.direct_url, given.database_url.is_some())? {
         return Ok(direct);
     }
-    let (url, origin) = configured(args.database_url.as_deref())?;
+    let (url, origin) = configured(given.database_url)?;
     if matches!(origin, Origin::Default(_))
         && migrations::database::create_database_if_missing(&url, APPLICATION)?
     {
@@ -132,26 +139,11 @@ pub fn load(dir: Option<&Path>) -> Result<MigrationSet> {
 
 /// Takes the migration lock for the whole command, telling the user when it has to wait.
 pub fn lock(url: &DatabaseUrl, command: &str, wait: Duration) -> Result<MigrationLock> {
-    crate::plumbing::pooler::refuse_transaction_pooling(url)?;
+    pooler::refuse_transaction_pooling(url, APPLICATION)?;
     let lock = MigrationLock::acquire(url, &format!("{APPLICATION} {command}"), wait, |holder| {
         eprintln!("waiting up to {wait:?} for the migration lock, held by {holder}")
     })?;
     Ok(lock)
-}
-
-/// The engine settings a change command runs with.
-pub fn settings(url: &DatabaseUrl, change: &ChangeArgs) -> migrations::runner::Settings {
-    migrations::runner::Settings {
-        lock_timeout: change.lock_timeout,
-        statement_timeout: change.statement_timeout,
-        lock_retries: change.lock_retries,
-        retry_backoff: change.retry_backoff,
-        applied_by: applied_by(url),
-        replicas: migrations::replication::Policy {
-            max_lag: change.max_replica_lag,
-            wait: change.replica_wait,
-        },
-    }
 }
 
 /// Who changes the database, as the state table records it: `user@host (bomizzel-xtask)`.

@@ -102,12 +102,19 @@ pub fn run(rows: u64, database_url: Option<&str>) -> Result<()> {
     )?;
     check(&mut client, small)?;
 
+    print_table(&[&batched, &whole, &offset], &whole, small, rows, &batches);
+    print_targets(&batched, &whole, &batches);
+    Ok(())
+}
+
+/// Each method's line, then how (a) and (c) were measured.
+fn print_table(all: &[&Measured], whole: &Measured, small: u64, rows: u64, batches: &Batches) {
     println!();
     println!(
         "{:<40} {:>9} {:>9} {:>11} {:>8} {:>10} {:>9} {:>14}",
         "method", "rows", "seconds", "rows/s", "vs (b)", "writer ops", "p99 ms", "longest stall"
     );
-    for measured in [&batched, &whole, &offset] {
+    for measured in all {
         println!(
             "{:<40} {:>9} {:>9.2} {:>11.0} {:>7.3}x {:>10} {:>9.2} {:>11.1} ms",
             measured.name,
@@ -132,7 +139,10 @@ pub fn run(rows: u64, database_url: Option<&str>) -> Result<()> {
         ),
         None => println!("(a) no batch was observed in bomizzel_backfill_progress"),
     }
+}
 
+/// The three targets of (a), and (b)'s stall for contrast.
+fn print_targets(batched: &Measured, whole: &Measured, batches: &Batches) {
     let share = batched.rows_per_second() / whole.rows_per_second();
     println!();
     println!("targets:");
@@ -155,7 +165,6 @@ pub fn run(rows: u64, database_url: Option<&str>) -> Result<()> {
         whole.writer.max_ms,
         whole.elapsed.as_secs_f64() * 1e3
     );
-    Ok(())
 }
 
 /// The `items` table with `rows` rows, `new_value` empty, and the engine's history tables.

@@ -4,7 +4,7 @@
 //! into fresh scratch databases, in the same run. Target: backup within 1.2x of bare pg_dump.
 //! One `backup --verify` is timed at the end, for information (not part of the ratio).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -17,6 +17,26 @@ use crate::plumbing::target_database;
 const TARGET_RATIO: f64 = 1.2;
 /// Rows per generated batch; the size is checked after each.
 const BATCH: i64 = 100_000;
+
+/// The tools every round uses, and where they put their files.
+struct Bench<'a> {
+    sh: Shell,
+    xtask: PathBuf,
+    pg_dump: Tool,
+    pg_restore: Tool,
+    server: &'a DatabaseUrl,
+    source: &'a DatabaseUrl,
+    work: &'a Path,
+}
+
+/// Each round's seconds, per tool.
+#[derive(Default)]
+struct Times {
+    bare_dump: Vec<f64>,
+    our_dump: Vec<f64>,
+    bare_restore: Vec<f64>,
+    our_restore: Vec<f64>,
+}
 
 pub fn run(size_mb: u64, rounds: usize, database_url: Option<&str>) -> Result<()> {
     let rounds = rounds.max(1);
@@ -31,28 +51,43 @@ pub fn run(size_mb: u64, rounds: usize, database_url: Option<&str>) -> Result<()
         rounds
     );
     let sh = Shell::new()?;
-    let xtask = std::env::current_exe().context("locating the xtask binary")?;
     let version = ServerVersion::query(&mut source.url().connect(target_database::APPLICATION)?)?;
-    let pg_dump = pg_tools::find(&sh, "pg_dump", &version)?;
-    let pg_restore = pg_tools::find(&sh, "pg_restore", &version)?;
     let work = tempfile::tempdir().context("creating a scratch folder")?;
-
-    let (mut bare_dump, mut our_dump, mut bare_restore, mut our_restore) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let bench = Bench {
+        xtask: std::env::current_exe().context("locating the xtask binary")?,
+        pg_dump: pg_tools::find(&sh, "pg_dump", &version)?,
+        pg_restore: pg_tools::find(&sh, "pg_restore", &version)?,
+        sh,
+        server: &server,
+        source: source.url(),
+        work: work.path(),
+    };
+    let mut times = Times::default();
     for round in 1..=rounds {
+        bench.round(round, &mut times)?;
+    }
+    let verify_elapsed = bench.time_verify()?;
+    print_medians(times, verify_elapsed);
+    Ok(())
+}
+
+impl Bench<'_> {
+    /// One round: both backups, then both restores, the bare tools first in odd rounds.
+    fn round(&self, round: usize, times: &mut Times) -> Result<()> {
+        let (sh, xtask, work) = (&self.sh, &self.xtask, self.work);
         // Alternate which goes first, so a warming cache favours neither.
         let order = if round % 2 == 1 {
             [true, false]
         } else {
             [false, true]
         };
-        let bare_file = work.path().join(format!("bare-{round}.dump"));
-        let our_dir = work.path().join(format!("ours-{round}"));
+        let bare_file = work.join(format!("bare-{round}.dump"));
+        let our_dir = work.join(format!("ours-{round}"));
         for bare in order {
             let elapsed = if bare {
-                time_bare_dump(&sh, &pg_dump, source.url(), &bare_file)?
+                time_bare_dump(sh, &self.pg_dump, self.source, &bare_file)?
             } else {
-                time_our_backup(&sh, &xtask, source.url(), &our_dir, work.path())?
+                time_our_backup(sh, xtask, self.source, &our_dir, work)?
             };
             print_round(
                 round,
@@ -60,18 +95,18 @@ pub fn run(size_mb: u64, rounds: usize, database_url: Option<&str>) -> Result<()
                 elapsed,
             );
             if bare {
-                bare_dump.push(elapsed.as_secs_f64());
+                times.bare_dump.push(elapsed.as_secs_f64());
             } else {
-                our_dump.push(elapsed.as_secs_f64());
+                times.our_dump.push(elapsed.as_secs_f64());
             }
         }
         let our_file = only_file(&our_dir)?;
         for bare in order {
-            let target = ScratchDatabase::create(&server, "bomizzel_bench_restore")?;
+            let target = ScratchDatabase::create(self.server, "bomizzel_bench_restore")?;
             let elapsed = if bare {
-                time_bare_restore(&sh, &pg_restore, target.url(), &bare_file)?
+                time_bare_restore(sh, &self.pg_restore, target.url(), &bare_file)?
             } else {
-                time_our_restore(&sh, &xtask, target.url(), &our_file, work.path())?
+                time_our_restore(sh, xtask, target.url(), &our_file, work)?
             };
             print_round(
                 round,
@@ -79,28 +114,42 @@ pub fn run(size_mb: u64, rounds: usize, database_url: Option<&str>) -> Result<()
                 elapsed,
             );
             if bare {
-                bare_restore.push(elapsed.as_secs_f64());
+                times.bare_restore.push(elapsed.as_secs_f64());
             } else {
-                our_restore.push(elapsed.as_secs_f64());
+                times.our_restore.push(elapsed.as_secs_f64());
             }
         }
         std::fs::remove_file(&bare_file).ok();
         std::fs::remove_dir_all(&our_dir).ok();
+        Ok(())
     }
 
-    let verify_dir = work.path().join("verify");
-    let started = Instant::now();
-    let log = work.path().join("bench.log");
-    cmd!(sh, "{xtask} backup --verify --out {verify_dir} --log {log}")
-        .env("DATABASE_URL", source.url().secret_conninfo())
-        .quiet()
-        .ignore_stdout()
-        .run()
-        .context("cargo xtask backup --verify failed during the benchmark")?;
-    let verify_elapsed = started.elapsed();
+    /// One `backup --verify`, for information.
+    fn time_verify(&self) -> Result<Duration> {
+        let (sh, xtask) = (&self.sh, &self.xtask);
+        let verify_dir = self.work.join("verify");
+        let started = Instant::now();
+        let log = self.work.join("bench.log");
+        cmd!(sh, "{xtask} backup --verify --out {verify_dir} --log {log}")
+            .env("DATABASE_URL", self.source.secret_conninfo())
+            .quiet()
+            .ignore_stdout()
+            .run()
+            .context("cargo xtask backup --verify failed during the benchmark")?;
+        Ok(started.elapsed())
+    }
+}
 
-    let (dump_ours, dump_bare) = (super::median(our_dump), super::median(bare_dump));
-    let (restore_ours, restore_bare) = (super::median(our_restore), super::median(bare_restore));
+/// The medians, their ratios against the bare tools, and the verified backup's time.
+fn print_medians(times: Times, verify_elapsed: Duration) {
+    let (dump_ours, dump_bare) = (
+        super::median(times.our_dump),
+        super::median(times.bare_dump),
+    );
+    let (restore_ours, restore_bare) = (
+        super::median(times.our_restore),
+        super::median(times.bare_restore),
+    );
     let dump_ratio = dump_ours / dump_bare;
     let restore_ratio = restore_ours / restore_bare;
     println!(
@@ -118,7 +167,6 @@ pub fn run(size_mb: u64, rounds: usize, database_url: Option<&str>) -> Result<()
         verify_elapsed.as_secs_f64(),
         verify_elapsed.as_secs_f64() / dump_bare
     );
-    Ok(())
 }
 
 fn print_round(round: usize, name: &str, elapsed: Duration) {
@@ -259,7 +307,7 @@ fn time_our_restore(
 }
 
 /// The one backup `cargo xtask backup --out DIR` wrote into DIR.
-fn only_file(dir: &Path) -> Result<std::path::PathBuf> {
+fn only_file(dir: &Path) -> Result<PathBuf> {
     std::fs::read_dir(dir)
         .with_context(|| format!("cannot read {}", dir.display()))?
         .flatten()

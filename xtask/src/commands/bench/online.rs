@@ -18,24 +18,24 @@
 //! Printed for each: the longest stall any request saw while the change ran, p99, and requests.
 //! Target: no request stalls longer than 1 s with our forms and the project's.
 
+mod load;
+mod steps;
+
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::process::Output;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
-use migrations::{DatabaseUrl, MigrationSet, Version};
-use serde_json::json;
+use migrations::{DatabaseUrl, MigrationSet, ScratchDatabase, Version};
 use xshell::{cmd, Shell};
 
 use super::writer::percentile;
 use crate::plumbing::{project, target_database};
+use load::{Load, Request};
 
 const TARGET_LONGEST_STALL: Duration = Duration::from_secs(1);
 /// Load before and after the change, so the window is surrounded by steady traffic.
 const SETTLE: Duration = Duration::from_secs(3);
-/// Whatever happens, the load stops after this long.
-const LONGEST_LOAD: Duration = Duration::from_secs(3600);
 
 #[derive(Clone, Copy, PartialEq)]
 enum Forms {
@@ -60,13 +60,6 @@ impl Forms {
     }
 }
 
-/// One request: when it started (from the load's start) and how long it took.
-#[derive(Clone, Copy)]
-struct Request {
-    started: Duration,
-    latency: Duration,
-}
-
 struct Outcome {
     forms: Forms,
     change: Duration,
@@ -75,6 +68,18 @@ struct Outcome {
     before_p99: f64,
     errors: usize,
     notes: Vec<String>,
+}
+
+/// What every phase shares: the tools it runs and where.
+struct Bench<'a> {
+    sh: &'a Shell,
+    xtask: &'a Path,
+    /// The release backend's binary.
+    binary: &'a Path,
+    server: &'a DatabaseUrl,
+    set: &'a MigrationSet,
+    rows: u64,
+    clients: usize,
 }
 
 pub fn run(
@@ -90,7 +95,6 @@ pub fn run(
     let xtask = std::env::current_exe().context("locating the xtask binary")?;
     let binary = super::backend::build(&sh, None)?;
     let work = tempfile::tempdir().context("creating a scratch folder")?;
-
     if let Some(from) = project_from {
         anyhow::ensure!(
             set.migrations
@@ -99,25 +103,36 @@ pub fn run(
             "--project-from {from}: the project has no migration from version {from} on"
         );
     }
-
+    let bench = Bench {
+        sh: &sh,
+        xtask: &xtask,
+        binary: &binary,
+        server: &server,
+        set: &set,
+        rows,
+        clients,
+    };
     let mut outcomes = Vec::new();
     let phases = [Forms::Ours, Forms::Naive]
         .into_iter()
         .chain(project_from.map(Forms::Project));
     for forms in phases {
         let folder = work.path().join(forms.name());
-        let notes = write_migrations(&sh, &xtask, &server, &folder, forms)?;
-        outcomes.push(phase(
-            &sh, &xtask, &binary, &server, &set, &folder, rows, clients, forms, notes,
-        )?);
+        let notes = steps::write(&sh, &xtask, &server, &folder, forms)?;
+        outcomes.push(bench.phase(&folder, forms, notes)?);
     }
+    print_table(&outcomes, rows, clients);
+    Ok(())
+}
 
+/// Every phase's line, its notes, and whether the target was met.
+fn print_table(outcomes: &[Outcome], rows: u64, clients: usize) {
     println!();
     println!(
         "{:<8} {:>10} {:>10} {:>10} {:>14} {:>12} {:>7}",
         "forms", "change s", "requests", "p99 ms", "longest stall", "p99 before", "errors"
     );
-    for outcome in &outcomes {
+    for outcome in outcomes {
         let mut during = outcome.during.clone();
         during.sort();
         println!(
@@ -131,7 +146,7 @@ pub fn run(
             outcome.errors
         );
     }
-    for outcome in &outcomes {
+    for outcome in outcomes {
         for note in &outcome.notes {
             println!("{}: {note}", outcome.forms.name());
         }
@@ -156,337 +171,175 @@ pub fn run(
             }
         );
     }
-    Ok(())
 }
 
-/// The project's migrations copied into `folder/sql`, then the pending ones in the given forms.
-/// Returns what the reader should know (a step that could not be generated).
-fn write_migrations(
-    sh: &Shell,
-    xtask: &Path,
-    server: &DatabaseUrl,
-    folder: &Path,
-    forms: Forms,
-) -> Result<Vec<String>> {
-    let dir = folder.join("sql");
-    std::fs::create_dir_all(&dir)?;
-    let source = project::migrations_dir(None);
-    for entry in std::fs::read_dir(&source)? {
-        let path = entry?.path();
-        if path.extension().is_some_and(|extension| extension == "sql") {
-            std::fs::copy(&path, dir.join(path.file_name().context("a file name")?))?;
-        }
-    }
-    let snapshot = project::snapshot_path(&source, None);
-    std::fs::copy(&snapshot, folder.join("schema.snapshot"))
-        .with_context(|| format!("copying {}", snapshot.display()))?;
-    let first = 1 + std::fs::read_dir(&dir)?
-        .filter_map(|entry| entry.ok())
-        .filter_map(|entry| {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            name.strip_prefix('V')?
-                .split("__")
-                .next()?
-                .parse::<u32>()
-                .ok()
-        })
-        .max()
-        .unwrap_or(0);
-    let header = |purpose: &str, risk: &str| {
-        format!(
-            "-- Purpose: benchmark: {purpose}\n-- Risk: {risk}\n\
-             -- Rollback: the down file undoes it\n-- Performance: every row of tickets\n"
-        )
-    };
-    let steps: Vec<(&str, String, &str)> = match forms {
-        Forms::Ours => vec![
-            (
-                "index_tickets_status_created_at",
-                format!(
-                    "{}-- xtask: no-transaction\n\
-                     CREATE INDEX CONCURRENTLY tickets_status_created_at_idx ON tickets (status, created_at);\n",
-                    header("an index for status lists", "safe: built concurrently")
-                ),
-                "-- xtask: no-transaction\nDROP INDEX CONCURRENTLY tickets_status_created_at_idx;\n",
-            ),
-            (
-                "add_tickets_channel",
-                format!(
-                    "{}ALTER TABLE tickets ADD COLUMN channel text DEFAULT 'web';\n",
-                    header("where a ticket came from", "safe: a constant default rewrites nothing")
-                ),
-                "ALTER TABLE tickets DROP COLUMN channel;\n",
-            ),
-            (
-                "add_tickets_requester_fk_not_valid",
-                format!(
-                    "{}ALTER TABLE tickets ADD CONSTRAINT tickets_requester_bench_fkey\n    \
-                     FOREIGN KEY (requester_id) REFERENCES users (id) NOT VALID;\n",
-                    header("a second requester foreign key", "safe: NOT VALID checks no existing row")
-                ),
-                "ALTER TABLE tickets DROP CONSTRAINT tickets_requester_bench_fkey;\n",
-            ),
-            (
-                "validate_tickets_requester_fk",
-                format!(
-                    "{}ALTER TABLE tickets VALIDATE CONSTRAINT tickets_requester_bench_fkey;\n",
-                    header("validate the foreign key", "safe: validation lets reads and writes go on")
-                ),
-                "SELECT 1;\n",
-            ),
-        ],
-        Forms::Project(_) => Vec::new(),
-        Forms::Naive => vec![
-            (
-                "index_tickets_status_created_at",
-                format!(
-                    "{}CREATE INDEX tickets_status_created_at_idx ON tickets (status, created_at);\n",
-                    header("an index for status lists", "risky: blocks writes while it builds")
-                ),
-                "DROP INDEX tickets_status_created_at_idx;\n",
-            ),
-            (
-                "add_tickets_channel",
-                format!(
-                    "{}ALTER TABLE tickets ADD COLUMN channel uuid NOT NULL DEFAULT gen_random_uuid();\n",
-                    header("a column", "risky: a volatile default rewrites the table")
-                ),
-                "ALTER TABLE tickets DROP COLUMN channel;\n",
-            ),
-            (
-                "add_tickets_requester_fk",
-                format!(
-                    "{}ALTER TABLE tickets ADD CONSTRAINT tickets_requester_bench_fkey\n    \
-                     FOREIGN KEY (requester_id) REFERENCES users (id);\n",
-                    header("a second requester foreign key", "risky: validated while writes wait")
-                ),
-                "ALTER TABLE tickets DROP CONSTRAINT tickets_requester_bench_fkey;\n",
-            ),
-        ],
-    };
-    for (next, (name, up, down)) in (first..).zip(steps) {
-        std::fs::write(dir.join(format!("V{next:04}__{name}.sql")), up)?;
-        std::fs::write(dir.join(format!("V{next:04}__{name}.down.sql")), down)?;
-    }
-    let mut notes = Vec::new();
-    if forms == Forms::Ours {
-        // tickets.title first, as asked; the scaffold refuses it while a view reads it, so then a
-        // column no view reads, to measure the expand and backfill steps all the same.
-        let mut generated = None;
-        for (column, new_name) in [
-            ("tickets.title", "subject"),
-            ("tickets.description", "details"),
-        ] {
-            let output = cmd!(
-                sh,
-                "{xtask} new --expand-contract rename-column {column} {new_name} --dir {dir}"
-            )
-            .quiet()
-            .ignore_status()
-            .output()?;
-            if output.status.success() {
-                generated = Some((column, new_name));
-                break;
-            }
-            let said = String::from_utf8_lossy(&output.stderr);
-            notes.push(format!(
-                "rename {column} to {new_name} skipped: `cargo xtask new --expand-contract` said: {}",
-                said.trim().replace('\n', " ")
-            ));
-        }
-        if let Some((column, new_name)) = generated {
-            // The backend still reads title: only expand and backfill may run under it.
-            for entry in std::fs::read_dir(&dir)? {
-                let path = entry?.path();
-                let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-                if name.is_some_and(|name| name.contains("__contract_")) {
-                    std::fs::remove_file(&path)?;
-                }
-            }
-            notes.push(format!(
-                "rename {column} to {new_name}: its expand and backfill steps deployed (its contract \
-                 step left out: the running backend still reads the old column)"
-            ));
-        }
-        // deploy-db verifies the result against the snapshot beside the folder.
-        cmd!(sh, "{xtask} schema dump --dir {dir}")
-            .env("DATABASE_URL", server.secret_conninfo())
-            .quiet()
-            .ignore_stdout()
-            .run()
-            .context("writing the schema snapshot of the benchmark's migrations")?;
-    }
-    Ok(notes)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn phase(
-    sh: &Shell,
-    xtask: &Path,
-    binary: &Path,
-    server: &DatabaseUrl,
-    set: &MigrationSet,
-    folder: &Path,
-    rows: u64,
-    clients: usize,
-    forms: Forms,
-    mut notes: Vec<String>,
-) -> Result<Outcome> {
-    let name = forms.name();
-    let (scratch, accounts) = match forms {
-        Forms::Project(from) => {
-            println!(
-                "[{name}] a scratch database before version {from}, {rows} tickets and {rows} users"
-            );
-            let before = MigrationSet {
-                dir: set.dir.clone(),
-                migrations: set
-                    .migrations
-                    .iter()
-                    .filter(|migration| migration.version < from)
-                    .cloned()
-                    .collect(),
-            };
-            (target_database::migrated_scratch(server, &before)?, rows)
-        }
-        Forms::Ours | Forms::Naive => {
-            println!("[{name}] a scratch database at the project's head, {rows} tickets");
-            (target_database::migrated_scratch(server, set)?, 0)
-        }
-    };
-    let conninfo = scratch.url().secret_conninfo();
-    let admin = super::backend::create_admin(sh, binary, scratch.url())?;
-    let queue_id = fill(scratch.url(), rows, accounts)?;
-    super::settle(server);
-
-    // Before the project's migrations the backend serves but is not ready (its schema is behind
-    // the build), as when a release ships the backend before its migrations.
-    let probe = match forms {
-        Forms::Project(_) => "/health",
-        Forms::Ours | Forms::Naive => "/health/ready",
-    };
-    let backend = super::backend::start(sh, binary, scratch.url(), probe)?;
-    let base = backend.base.clone();
-
-    let agent = ureq::AgentBuilder::new()
-        .timeout(Duration::from_secs(60))
-        .build();
-    let stop = Arc::new(AtomicBool::new(false));
-    let registrations = matches!(forms, Forms::Project(_));
-    let load_started = Instant::now();
-    let workers: Vec<_> = (0..clients)
-        .map(|client| {
-            let (stop, base, token, agent) =
-                (stop.clone(), base.clone(), admin.clone(), agent.clone());
-            std::thread::spawn(move || {
-                drive(
-                    client,
-                    &agent,
-                    &base,
-                    &token,
-                    queue_id,
-                    rows,
-                    registrations,
-                    load_started,
-                    &stop,
-                )
-            })
-        })
-        .collect();
-    std::thread::sleep(SETTLE);
-
-    let dir = folder.join("sql");
-    let log = folder.join("migrations.log");
-    let change_started = load_started.elapsed();
-    let result = match forms {
-        Forms::Ours | Forms::Project(_) => {
-            let (backups, reports) = (folder.join("backups"), folder.join("deploys"));
-            cmd!(
-                sh,
-                "{xtask} deploy-db --yes --maintenance-window --dir {dir} --log {log} --backup-dir {backups} --report {reports}"
-            )
-            .env("DATABASE_URL", &conninfo)
-            .quiet()
-            .ignore_status()
-            .output()?
-        }
-        Forms::Naive => cmd!(sh, "{xtask} migrate --dir {dir} --log {log}")
-            .env("DATABASE_URL", &conninfo)
-            .quiet()
-            .ignore_status()
-            .output()?,
-    };
-    let change_ended = load_started.elapsed();
-    std::thread::sleep(SETTLE);
-    stop.store(true, Ordering::Relaxed);
-    let mut requests = Vec::new();
-    let mut errors = 0;
-    for worker in workers {
-        let (done, failed) = worker
-            .join()
-            .map_err(|_| anyhow::anyhow!("a client thread panicked"))?;
-        requests.extend(done);
-        errors += failed;
-    }
-    let command = match forms {
-        Forms::Ours | Forms::Project(_) => "deploy-db",
-        Forms::Naive => "migrate",
-    };
-    if !result.status.success() {
-        let stdout = String::from_utf8_lossy(&result.stdout);
-        let stderr = String::from_utf8_lossy(&result.stderr);
-        anyhow::bail!(
-            "[{name}] {command} failed ({}):\n{}\n{}",
-            result.status,
-            stdout.trim(),
-            stderr.trim()
+impl Bench<'_> {
+    /// One phase: a filled scratch database served by the backend under load, the change
+    /// deployed in the middle of it, the requests measured around the change.
+    fn phase(&self, folder: &Path, forms: Forms, mut notes: Vec<String>) -> Result<Outcome> {
+        let name = forms.name();
+        let (scratch, accounts) = self.scratch(forms)?;
+        let admin = super::backend::create_admin(self.sh, self.binary, scratch.url())?;
+        let queue_id = load::fill(scratch.url(), self.rows, accounts)?;
+        super::settle(self.server);
+        // Before the project's migrations the backend serves but is not ready (its schema is
+        // behind the build), as when a release ships the backend before its migrations.
+        let probe = match forms {
+            Forms::Project(_) => "/health",
+            Forms::Ours | Forms::Naive => "/health/ready",
+        };
+        let backend = super::backend::start(self.sh, self.binary, scratch.url(), probe)?;
+        let load = Load::start(
+            self.clients,
+            &load::Target {
+                base: backend.base.clone(),
+                token: admin,
+                queue_id,
+                rows: self.rows,
+                registrations: matches!(forms, Forms::Project(_)),
+            },
         );
+        std::thread::sleep(SETTLE);
+        let change_started = load.started.elapsed();
+        let result = self.change(folder, forms, &scratch.url().secret_conninfo())?;
+        let change_ended = load.started.elapsed();
+        std::thread::sleep(SETTLE);
+        let (requests, errors) = load.stop()?;
+        let command = match forms {
+            Forms::Ours | Forms::Project(_) => "deploy-db",
+            Forms::Naive => "migrate",
+        };
+        if !result.status.success() {
+            let stdout = String::from_utf8_lossy(&result.stdout);
+            let stderr = String::from_utf8_lossy(&result.stderr);
+            anyhow::bail!(
+                "[{name}] {command} failed ({}):\n{}\n{}",
+                result.status,
+                stdout.trim(),
+                stderr.trim()
+            );
+        }
+        if forms != Forms::Naive {
+            notes.extend(deploy_notes(folder, &result));
+        }
+        let outcome = measure(
+            &requests,
+            change_started..change_ended,
+            forms,
+            errors,
+            notes,
+        );
+        println!(
+            "[{name}] {command} took {:.2} s; {} requests meanwhile, longest stall {:.1} ms, {errors} errors",
+            outcome.change.as_secs_f64(),
+            outcome.during.len(),
+            outcome.longest.as_secs_f64() * 1e3
+        );
+        Ok(outcome)
     }
-    if forms != Forms::Naive {
-        notes.extend(deployed_classes(&folder.join("deploys")));
-        let stdout = String::from_utf8_lossy(&result.stdout);
-        if let Some(backup) = stdout.lines().find(|line| line.contains(".dump")) {
-            notes.push(format!(
-                "deploy-db took its backup inside the window (it has no flag to skip it): {}",
-                backup.trim()
-            ));
+
+    /// The phase's scratch database, filled later; returns it with the count of users to add.
+    fn scratch(&self, forms: Forms) -> Result<(ScratchDatabase, u64)> {
+        let (name, rows) = (forms.name(), self.rows);
+        match forms {
+            Forms::Project(from) => {
+                println!(
+                    "[{name}] a scratch database before version {from}, {rows} tickets and {rows} users"
+                );
+                let before = MigrationSet {
+                    dir: self.set.dir.clone(),
+                    migrations: self
+                        .set
+                        .migrations
+                        .iter()
+                        .filter(|migration| migration.version < from)
+                        .cloned()
+                        .collect(),
+                };
+                Ok((
+                    target_database::migrated_scratch(self.server, &before)?,
+                    rows,
+                ))
+            }
+            Forms::Ours | Forms::Naive => {
+                println!("[{name}] a scratch database at the project's head, {rows} tickets");
+                Ok((target_database::migrated_scratch(self.server, self.set)?, 0))
+            }
         }
     }
+
+    /// Deploys the phase's migrations: deploy-db for the safe forms, migrate for the naive ones.
+    fn change(&self, folder: &Path, forms: Forms, conninfo: &str) -> Result<Output> {
+        let (sh, xtask) = (self.sh, self.xtask);
+        let dir = folder.join("sql");
+        let log = folder.join("migrations.log");
+        let command = match forms {
+            Forms::Ours | Forms::Project(_) => {
+                let (backups, reports) = (folder.join("backups"), folder.join("deploys"));
+                cmd!(
+                    sh,
+                    "{xtask} deploy-db --yes --maintenance-window --dir {dir} --log {log} --backup-dir {backups} --report {reports}"
+                )
+            }
+            Forms::Naive => cmd!(sh, "{xtask} migrate --dir {dir} --log {log}"),
+        };
+        Ok(command
+            .env("DATABASE_URL", conninfo)
+            .quiet()
+            .ignore_status()
+            .output()?)
+    }
+}
+
+/// What deploy-db did that the reader should know: its migrations' classes, its backup.
+fn deploy_notes(folder: &Path, result: &Output) -> Vec<String> {
+    let mut notes = deployed_classes(&folder.join("deploys"));
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    if let Some(backup) = stdout.lines().find(|line| line.contains(".dump")) {
+        notes.push(format!(
+            "deploy-db took its backup inside the window (it has no flag to skip it): {}",
+            backup.trim()
+        ));
+    }
+    notes
+}
+
+/// The requests before the change (p99), started during it, and the longest that overlapped it.
+fn measure(
+    requests: &[Request],
+    change: std::ops::Range<Duration>,
+    forms: Forms,
+    errors: usize,
+    notes: Vec<String>,
+) -> Outcome {
     let mut before: Vec<Duration> = requests
         .iter()
-        .filter(|request| request.started + request.latency < change_started)
+        .filter(|request| request.started + request.latency < change.start)
         .map(|request| request.latency)
         .collect();
     before.sort();
     let during: Vec<Duration> = requests
         .iter()
-        .filter(|request| request.started >= change_started && request.started <= change_ended)
+        .filter(|request| request.started >= change.start && request.started <= change.end)
         .map(|request| request.latency)
         .collect();
     let longest = requests
         .iter()
         .filter(|request| {
-            request.started <= change_ended && request.started + request.latency >= change_started
+            request.started <= change.end && request.started + request.latency >= change.start
         })
         .map(|request| request.latency)
         .max()
         .unwrap_or_default();
-    let change = change_ended - change_started;
-    println!(
-        "[{name}] {command} took {:.2} s; {} requests meanwhile, longest stall {:.1} ms, {errors} errors",
-        change.as_secs_f64(),
-        during.len(),
-        longest.as_secs_f64() * 1e3
-    );
-    Ok(Outcome {
+    Outcome {
         forms,
-        change,
+        change: change.end - change.start,
         during,
         longest,
         before_p99: percentile(&before, 0.99),
         errors,
         notes,
-    })
+    }
 }
 
 /// What deploy-db's report says of each migration it ran: class, duration.
@@ -518,116 +371,4 @@ fn deployed_classes(reports: &Path) -> Vec<String> {
         }
     }
     notes
-}
-
-/// A customer, a queue, `rows` tickets (mostly open, so status changes have work) and `accounts`
-/// more users (every third address capitalized, none equal to another ignoring case), generated
-/// by the server. Returns the queue's id.
-fn fill(url: &DatabaseUrl, rows: u64, accounts: u64) -> Result<i64> {
-    let started = Instant::now();
-    let mut client = url.connect("bomizzel-bench")?;
-    let customer: i64 = client
-        .query_one(
-            "INSERT INTO users (email, display_name, role)
-             VALUES ('customer@bench.example', 'Customer', 'customer') RETURNING id",
-            &[],
-        )?
-        .get(0);
-    let queue: i64 = client
-        .query_one(
-            "INSERT INTO queues (name) VALUES ('bench') RETURNING id",
-            &[],
-        )?
-        .get(0);
-    client.execute(
-        "INSERT INTO tickets (title, status, priority, requester_id, queue_id, created_at)
-         SELECT 'bench ticket ' || g,
-                CASE WHEN g % 10 = 0 THEN 'closed' ELSE 'open' END,
-                (g % 5)::smallint, $2, $3,
-                now() - make_interval(secs => ($1::bigint - g)::float8)
-         FROM generate_series(1, $1::bigint) AS g",
-        &[&i64::try_from(rows)?, &customer, &queue],
-    )?;
-    client.execute(
-        "INSERT INTO users (email, display_name)
-         SELECT CASE WHEN g % 3 = 0 THEN 'User' ELSE 'user' END || g || '@bench.example', 'User ' || g
-         FROM generate_series(1, $1::bigint) AS g",
-        &[&i64::try_from(accounts)?],
-    )?;
-    client.batch_execute("VACUUM ANALYZE tickets, users")?;
-    println!("  filled in {:.1} s", started.elapsed().as_secs_f64());
-    Ok(queue)
-}
-
-/// One client: 70% lists of a queue's open tickets, 15% creates, 15% status changes of random
-/// tickets (a 409 for one already moved is an answer like any other). With `registrations`, a
-/// seventh of the lists become registrations of new users, each address its own in mixed case
-/// (so a case-insensitive unique index being built concurrently meets no duplicate).
-#[allow(clippy::too_many_arguments)]
-fn drive(
-    client: usize,
-    agent: &ureq::Agent,
-    base: &str,
-    token: &str,
-    queue_id: i64,
-    rows: u64,
-    registrations: bool,
-    load_started: Instant,
-    stop: &AtomicBool,
-) -> (Vec<Request>, usize) {
-    let mut done = Vec::new();
-    let mut errors = 0;
-    let mut state = (client as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let authorization = format!("Bearer {token}");
-    let mut registered = 0u64;
-    while !stop.load(Ordering::Relaxed) && load_started.elapsed() < LONGEST_LOAD {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        let started = Instant::now();
-        let result = match state % 100 {
-            0..10 if registrations => {
-                registered += 1;
-                let email = if registered.is_multiple_of(2) {
-                    format!("Load-{client}-{registered}@Bench.Example")
-                } else {
-                    format!("load-{client}-{registered}@bench.example")
-                };
-                agent
-                    .post(&format!("{base}/users"))
-                    .set("Authorization", &authorization)
-                    .send_json(json!({"email": email, "display_name": "Load", "role": "customer"}))
-                    .map(|_| ())
-            }
-            0..70 => agent
-                .get(&format!(
-                    "{base}/tickets?status=open&queue_id={queue_id}&limit=50"
-                ))
-                .set("Authorization", &authorization)
-                .call()
-                .map(|_| ()),
-            70..85 => agent
-                .post(&format!("{base}/tickets"))
-                .set("Authorization", &authorization)
-                .send_json(json!({"title": format!("load ticket {state}"), "priority": (state % 5) as i64, "queue_id": queue_id}))
-                .map(|_| ()),
-            _ => {
-                let id = (state >> 8) % rows + 1;
-                agent
-                    .put(&format!("{base}/tickets/{id}/status"))
-                    .set("Authorization", &authorization)
-                    .send_json(json!({"status": "in_progress"}))
-                    .map(|_| ())
-            }
-        };
-        let latency = started.elapsed();
-        match result {
-            Ok(()) | Err(ureq::Error::Status(409, _)) => done.push(Request {
-                started: started - load_started,
-                latency,
-            }),
-            Err(_) => errors += 1,
-        }
-    }
-    (done, errors)
 }

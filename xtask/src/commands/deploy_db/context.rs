@@ -12,7 +12,7 @@ use crate::exit::Exit;
 use crate::flags::DeployDbArgs;
 use crate::linter::{self, Risk};
 use crate::plumbing::check::{self, Check, Layout};
-use crate::plumbing::journal::{Entry, Journal};
+use crate::plumbing::journal::{self, Entry, Journal, Subject};
 use crate::plumbing::output::outln;
 
 /// How a deploy ended when it did not deploy.
@@ -56,11 +56,14 @@ impl Deploy<'_> {
         for line in check::render(std::slice::from_ref(&check), Layout::Block { indent: 0 }) {
             outln!("{line}");
         }
+        let outcome = if check.passed() {
+            journal::Outcome::Passed
+        } else {
+            journal::Outcome::Failed
+        };
         let _ = self.journal.record(&Entry {
-            name: Some(&check.name),
-            outcome: if check.passed() { "passed" } else { "failed" },
             error: (!check.passed()).then(|| check.details.join("; ")),
-            ..Entry::default()
+            ..Entry::new(Subject::Check(&check.name), outcome)
         });
         self.report.checks.push(check);
     }

@@ -10,6 +10,7 @@ use serde::{Serialize, Serializer};
 use crate::exit::Exit;
 use crate::linter::Risk;
 use crate::plumbing::check::{self, Check, Layout};
+use crate::plumbing::journal;
 use crate::plumbing::project;
 
 /// The deploy report, written as JSON (this shape is documented in README) and as text.
@@ -69,6 +70,20 @@ impl Outcome {
             Outcome::Refused => "refused",
             Outcome::RolledBack => "rolled_back",
             Outcome::NotRolledBack => "not_rolled_back",
+        }
+    }
+}
+
+impl Outcome {
+    /// The migration log's word for this outcome (the same as the report's).
+    pub fn logged(self) -> journal::Outcome {
+        match self {
+            Outcome::Deployed => journal::Outcome::Deployed,
+            Outcome::UpToDate => journal::Outcome::UpToDate,
+            Outcome::DryRun => journal::Outcome::DryRun,
+            Outcome::Refused => journal::Outcome::Refused,
+            Outcome::RolledBack => journal::Outcome::RolledBack,
+            Outcome::NotRolledBack => journal::Outcome::NotRolledBack,
         }
     }
 }

@@ -12,7 +12,7 @@ use super::verdicts::Verdicts;
 use super::{preflight, steps};
 use crate::exit::Exit;
 use crate::flags::DeployDbArgs;
-use crate::plumbing::journal::{Entry, Journal};
+use crate::plumbing::journal::{Entry, Journal, Subject};
 use crate::plumbing::output::outln;
 use crate::plumbing::{pg_tools, target_database};
 
@@ -30,7 +30,7 @@ pub fn deploy(
     args: &DeployDbArgs,
     shared: &Verdicts,
 ) -> Result<Deployed> {
-    let mut journal = Journal::open(args.change.log.as_deref(), "deploy-db", url)?;
+    let mut journal = Journal::open(args.change.log.path.as_deref(), "deploy-db", url)?;
     let mut deploy = Deploy {
         args,
         url,
@@ -58,12 +58,12 @@ pub fn deploy(
         ),
     };
     report.finished_at = report::now_rfc3339();
+    let subject = Subject::Deploy {
+        version: report.final_version,
+    };
     journal.record(&Entry {
-        version: Some(report.final_version),
-        name: Some("deploy-db"),
-        outcome: report.outcome.as_str(),
         error: report.error.clone(),
-        ..Entry::default()
+        ..Entry::new(subject, report.outcome.logged())
     })?;
     let written_to = if dry_run {
         None
@@ -126,7 +126,10 @@ impl Deploy<'_> {
         };
 
         step("migrate");
-        let settings = target_database::settings(self.url, &self.args.change);
+        let settings = self
+            .args
+            .change
+            .runner_settings(target_database::applied_by(self.url));
         let run = self.apply(&mut client, &pending, settings.clone())?;
         let failure = match &run.error {
             Some(error) => Some(error.to_string()),
