@@ -8,14 +8,13 @@ mod backup;
 mod corpus;
 mod fleet;
 mod lint;
+mod measure;
 mod migrate;
 mod online;
 mod roundtrip;
 mod roundtrip_import;
 mod trace;
 mod writer;
-
-use std::path::Path;
 
 use anyhow::Result;
 
@@ -97,38 +96,4 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             max_operations,
         } => writer::run(*seconds, *max_operations),
     }
-}
-
-/// Flushes what earlier runs left for the disk (a dropped database's files, dirty buffers), so
-/// that no timed run pays for the one before it. Best effort: it needs a privileged role.
-fn settle(server: &migrations::DatabaseUrl) {
-    if let Ok(mut client) = server.connect("bomizzel-bench") {
-        let _ = client.batch_execute("CHECKPOINT");
-    }
-}
-
-/// The median of a few measurements, robust to one noisy round.
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
-/// Migrations shaped like real ones: a table, rows, an index, a new column.
-pub fn generate_migrations(dir: &Path, count: usize) -> Result<()> {
-    std::fs::create_dir_all(dir)?;
-    for index in 1..=count {
-        let up = format!(
-            "-- Purpose: benchmark step {index}\n-- Risk: none\n-- Rollback: drop the table\n-- Performance: tiny\n\
-             CREATE TABLE bench_{index} (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text NOT NULL);\n\
-             INSERT INTO bench_{index} (name) SELECT 'row ' || g FROM generate_series(1, 20) AS g;\n\
-             CREATE INDEX bench_{index}_name_idx ON bench_{index} (name);\n\
-             ALTER TABLE bench_{index} ADD COLUMN note text;\n"
-        );
-        std::fs::write(dir.join(format!("V{index:04}__bench_step_{index}.sql")), up)?;
-        std::fs::write(
-            dir.join(format!("V{index:04}__bench_step_{index}.down.sql")),
-            format!("DROP TABLE bench_{index};\n"),
-        )?;
-    }
-    Ok(())
 }

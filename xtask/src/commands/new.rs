@@ -1,9 +1,7 @@
 //! `cargo xtask new NAME`: the next-numbered migration and its rollback, documentation included.
 
-use std::path::Path;
-
 use anyhow::{Context, Result};
-use migrations::model::{is_snake_case, label, parse_file_name};
+use migrations::model::{is_snake_case, label};
 
 use crate::exit::Exit;
 use crate::flags::NewArgs;
@@ -28,7 +26,7 @@ pub fn run(args: &NewArgs) -> Result<()> {
     let dir = project::migrations_dir(args.dir.as_deref());
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("cannot create migrations folder {}", dir.display()))?;
-    let version = next_version(&dir)?;
+    let version = project::next_version(&dir)?;
     let stem = label(version, name);
     let transaction_note = if args.no_transaction {
         "-- xtask: no-transaction\n"
@@ -56,19 +54,4 @@ pub fn run(args: &NewArgs) -> Result<()> {
     println!("created {}", up_path.display());
     println!("created {}", down_path.display());
     Ok(())
-}
-
-/// One past the highest version of any migration-named file, valid or not, so a new file never
-/// collides with one the user is still fixing.
-pub(crate) fn next_version(dir: &Path) -> Result<i32> {
-    let mut highest = 0;
-    for entry in walkdir::WalkDir::new(dir) {
-        let entry = entry.with_context(|| format!("cannot read {}", dir.display()))?;
-        if let Ok(parsed) = parse_file_name(&entry.file_name().to_string_lossy()) {
-            highest = highest.max(parsed.version);
-        }
-    }
-    highest
-        .checked_add(1)
-        .context("no version number is left above the highest migration")
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use migrations::Version;
 
-use super::{at_least, ScratchServerArgs};
+use super::shared::{at_least, ScratchServerArgs};
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {

@@ -8,7 +8,7 @@ use clap::builder::NonEmptyStringValueParser;
 use clap::{ArgGroup, Args, ValueEnum};
 use migrations::Version;
 
-use super::{
+use super::shared::{
     at_least, parse_duration, ChangeArgs, DatabaseArgs, FleetArgs, Format, LogArgs, TargetUrlArgs,
 };
 

@@ -9,7 +9,8 @@ use migrations::history;
 use migrations::{Direction, MigrationSet};
 
 use crate::flags::{ChangeArgs, DatabaseArgs};
-use crate::plumbing::journal::{Journal, Reporter};
+use crate::plumbing::journal::reporter::Reporter;
+use crate::plumbing::journal::Journal;
 use crate::plumbing::{recovery, target_database};
 
 pub fn run(

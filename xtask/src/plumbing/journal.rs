@@ -1,7 +1,7 @@
 //! The migration log: one JSON line per step of every command that changes a database, and the
 //! observer that prints the same steps for people.
 
-mod reporter;
+pub mod reporter;
 
 use std::borrow::Cow;
 use std::fs::{File, OpenOptions};
@@ -15,8 +15,6 @@ use migrations::{DatabaseUrl, Direction, Version};
 use serde::Serialize;
 
 use crate::plumbing::project;
-
-pub use reporter::Reporter;
 
 /// An append-only JSON-lines file. Each line is written with one `write` on an `O_APPEND` file,
 /// so concurrent runners never interleave within a line.

@@ -1,6 +1,10 @@
-//! Where things are in this workspace, independent of the directory cargo was run from.
+//! Where things are in this workspace, independent of the directory cargo was run from, and the
+//! next free version in a migrations folder.
 
 use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use migrations::model::parse_file_name;
 
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -46,8 +50,7 @@ pub fn snapshot_path(migrations_dir: &Path, given: Option<&Path>) -> PathBuf {
 
 /// Writes a new file, refusing to overwrite one that exists (even one created a moment ago by
 /// another process: `create_new` is atomic).
-pub fn create_new_file(path: &Path, text: &str) -> anyhow::Result<()> {
-    use anyhow::Context;
+pub fn create_new_file(path: &Path, text: &str) -> Result<()> {
     use std::io::Write;
     let mut file = std::fs::OpenOptions::new()
         .write(true)
@@ -56,4 +59,19 @@ pub fn create_new_file(path: &Path, text: &str) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create {} (it is never overwritten)", path.display()))?;
     file.write_all(text.as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// One past the highest version of any migration-named file, valid or not, so a new file never
+/// collides with one the user is still fixing.
+pub fn next_version(dir: &Path) -> Result<i32> {
+    let mut highest = 0;
+    for entry in walkdir::WalkDir::new(dir) {
+        let entry = entry.with_context(|| format!("cannot read {}", dir.display()))?;
+        if let Ok(parsed) = parse_file_name(&entry.file_name().to_string_lossy()) {
+            highest = highest.max(parsed.version);
+        }
+    }
+    highest
+        .checked_add(1)
+        .context("no version number is left above the highest migration")
 }

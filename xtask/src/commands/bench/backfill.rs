@@ -361,7 +361,7 @@ fn reset(client: &mut postgres::Client, server: &DatabaseUrl) -> Result<()> {
         &[],
     )?;
     client.batch_execute("VACUUM ANALYZE items")?;
-    super::settle(server);
+    super::measure::settle(server);
     Ok(())
 }
 

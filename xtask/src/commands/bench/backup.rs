@@ -143,12 +143,12 @@ impl Bench<'_> {
 /// The medians, their ratios against the bare tools, and the verified backup's time.
 fn print_medians(times: Times, verify_elapsed: Duration) {
     let (dump_ours, dump_bare) = (
-        super::median(times.our_dump),
-        super::median(times.bare_dump),
+        super::measure::median(times.our_dump),
+        super::measure::median(times.bare_dump),
     );
     let (restore_ours, restore_bare) = (
-        super::median(times.our_restore),
-        super::median(times.bare_restore),
+        super::measure::median(times.our_restore),
+        super::measure::median(times.bare_restore),
     );
     let dump_ratio = dump_ours / dump_bare;
     let restore_ratio = restore_ours / restore_bare;

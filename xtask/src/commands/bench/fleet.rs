@@ -33,7 +33,7 @@ pub fn run(databases: usize, parallel: usize, database_url: Option<&str>) -> Res
             .map(|_| ScratchDatabase::create(&server, "bomizzel_bench_fleet"))
             .collect::<Result<Vec<_>, _>>()
             .with_context(|| format!("creating scratch databases on {}", server.server()))?;
-        super::settle(&server);
+        super::measure::settle(&server);
         let folder = work.path().join(label);
         let elapsed = deploy(&sh, &xtask, &scratch, jobs, &folder)?;
         let (deploying, backing_up) = time_spent(&folder)?;

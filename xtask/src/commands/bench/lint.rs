@@ -73,7 +73,7 @@ pub fn run(statements: usize, rounds: usize) -> Result<()> {
             }
         }
     }
-    let ours = super::median(ours);
+    let ours = super::measure::median(ours);
     let per_second = |seconds: f64| statements as f64 / seconds;
     if theirs.is_empty() {
         println!(
@@ -81,7 +81,7 @@ pub fn run(statements: usize, rounds: usize) -> Result<()> {
             per_second(ours)
         );
     } else {
-        let theirs = super::median(theirs);
+        let theirs = super::measure::median(theirs);
         let ratio = theirs / ours;
         println!(
             "median: cargo xtask lint {:.0} statements/s, squawk {:.0} statements/s, ratio {ratio:.2}x (target >= 1.00x): {}",

@@ -30,7 +30,7 @@ pub fn run(count: usize, rounds: usize, database_url: Option<&str>, tls: bool) -
     }
     let work = tempfile::tempdir().context("creating a scratch folder")?;
     let dir = work.path().join("sql");
-    super::generate_migrations(&dir, count)?;
+    generate_migrations(&dir, count)?;
     let psql_script = work.path().join("all.sql");
     write_psql_script(&dir, count, &psql_script)?;
     let sh = Shell::new()?;
@@ -71,7 +71,7 @@ pub fn run(count: usize, rounds: usize, database_url: Option<&str>, tls: bool) -
             }
         }
     }
-    let (ours, theirs) = (super::median(ours), super::median(theirs));
+    let (ours, theirs) = (super::measure::median(ours), super::measure::median(theirs));
     let ratio = ours / theirs;
     println!(
         "median: {name} {:.1} ms, {baseline} {:.1} ms, ratio {ratio:.2}x (target <= {target}x): {}",
@@ -124,4 +124,24 @@ fn time_psql(sh: &Shell, url: &DatabaseUrl, script: &Path) -> Result<Duration> {
         .run()
         .context("psql failed during the benchmark (is psql installed?)")?;
     Ok(started.elapsed())
+}
+
+/// Migrations shaped like real ones: a table, rows, an index, a new column.
+pub(super) fn generate_migrations(dir: &Path, count: usize) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for index in 1..=count {
+        let up = format!(
+            "-- Purpose: benchmark step {index}\n-- Risk: none\n-- Rollback: drop the table\n-- Performance: tiny\n\
+             CREATE TABLE bench_{index} (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text NOT NULL);\n\
+             INSERT INTO bench_{index} (name) SELECT 'row ' || g FROM generate_series(1, 20) AS g;\n\
+             CREATE INDEX bench_{index}_name_idx ON bench_{index} (name);\n\
+             ALTER TABLE bench_{index} ADD COLUMN note text;\n"
+        );
+        std::fs::write(dir.join(format!("V{index:04}__bench_step_{index}.sql")), up)?;
+        std::fs::write(
+            dir.join(format!("V{index:04}__bench_step_{index}.down.sql")),
+            format!("DROP TABLE bench_{index};\n"),
+        )?;
+    }
+    Ok(())
 }

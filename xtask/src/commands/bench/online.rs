@@ -32,33 +32,11 @@ use xshell::{cmd, Shell};
 use super::writer::percentile;
 use crate::plumbing::{project, target_database};
 use load::{Load, Request};
+use steps::Forms;
 
 const TARGET_LONGEST_STALL: Duration = Duration::from_secs(1);
 /// Load before and after the change, so the window is surrounded by steady traffic.
 const SETTLE: Duration = Duration::from_secs(3);
-
-#[derive(Clone, Copy, PartialEq)]
-enum Forms {
-    Ours,
-    Naive,
-    /// The project's own migrations from this version on.
-    Project(Version),
-}
-
-impl Forms {
-    fn name(self) -> &'static str {
-        match self {
-            Forms::Ours => "ours",
-            Forms::Naive => "naive",
-            Forms::Project(_) => "project",
-        }
-    }
-
-    /// Whether the target applies: the naive forms are there to show what it prevents.
-    fn held_to_target(self) -> bool {
-        self != Forms::Naive
-    }
-}
 
 struct Outcome {
     forms: Forms,
@@ -181,7 +159,7 @@ impl Bench<'_> {
         let (scratch, accounts) = self.scratch(forms)?;
         let admin = super::backend::create_admin(self.sh, self.binary, scratch.url())?;
         let queue_id = load::fill(scratch.url(), self.rows, accounts)?;
-        super::settle(self.server);
+        super::measure::settle(self.server);
         // Before the project's migrations the backend serves but is not ready (its schema is
         // behind the build), as when a release ships the backend before its migrations.
         let probe = match forms {

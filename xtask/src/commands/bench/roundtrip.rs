@@ -19,19 +19,19 @@ pub fn run(count: usize, rounds: usize, database_url: Option<&str>) -> Result<()
     let work = tempfile::tempdir().context("creating a scratch folder")?;
     let full = work.path().join("full");
     let half = work.path().join("half");
-    super::generate_migrations(&full, count)?;
-    super::generate_migrations(&half, count / 2)?;
+    super::migrate::generate_migrations(&full, count)?;
+    super::migrate::generate_migrations(&half, count / 2)?;
     let sh = Shell::new()?;
     let xtask = std::env::current_exe().context("locating the xtask binary")?;
     println!("{count} generated migrations, {rounds} rounds, server {server}");
 
     let (mut migrate, mut roundtrip, mut roundtrip_half) = (Vec::new(), Vec::new(), Vec::new());
     for round in 1..=rounds {
-        super::settle(&server);
+        super::measure::settle(&server);
         let applied = time_migrate(&sh, &xtask, &server, &full, work.path())?;
-        super::settle(&server);
+        super::measure::settle(&server);
         let checked = time_roundtrip(&sh, &xtask, &server, &full)?;
-        super::settle(&server);
+        super::measure::settle(&server);
         let checked_half = time_roundtrip(&sh, &xtask, &server, &half)?;
         println!(
             "round {round}: migrate {:>8.1} ms   round-trip {:>8.1} ms   round-trip of {} {:>8.1} ms",
@@ -45,9 +45,9 @@ pub fn run(count: usize, rounds: usize, database_url: Option<&str>) -> Result<()
         roundtrip_half.push(checked_half.as_secs_f64());
     }
     let (migrate, roundtrip, roundtrip_half) = (
-        super::median(migrate),
-        super::median(roundtrip),
-        super::median(roundtrip_half),
+        super::measure::median(migrate),
+        super::measure::median(roundtrip),
+        super::measure::median(roundtrip_half),
     );
     let ratio = roundtrip / migrate;
     println!(

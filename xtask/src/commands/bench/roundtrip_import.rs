@@ -38,9 +38,9 @@ pub fn run(dir: &Path, database_url: Option<&str>) -> Result<()> {
         dir.display()
     );
 
-    super::settle(&server);
+    super::measure::settle(&server);
     let (verdicts, roundtrip_time) = time_roundtrip(&sh, &xtask, &server, dir)?;
-    super::settle(&server);
+    super::measure::settle(&server);
     let (psql_failed, psql_time) = time_psql_check(&sh, &pg_dump, &server, &set)?;
 
     println!(

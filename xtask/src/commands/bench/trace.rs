@@ -17,7 +17,7 @@ pub fn run(count: usize, rounds: usize, database_url: Option<&str>) -> Result<()
     let server = target_database::server(database_url)?;
     let work = tempfile::tempdir().context("creating a scratch folder")?;
     let dir = work.path().join("sql");
-    super::generate_migrations(&dir, count)?;
+    super::migrate::generate_migrations(&dir, count)?;
     let sh = Shell::new()?;
     let xtask = std::env::current_exe().context("locating the xtask binary")?;
     println!("{count} generated migrations, {rounds} rounds, server {server}");
@@ -37,7 +37,7 @@ pub fn run(count: usize, rounds: usize, database_url: Option<&str>) -> Result<()
         // Alternate which goes first, so neither always meets the other's leftovers.
         let mut pair = [None, None];
         for which in if round % 2 == 1 { [0, 1] } else { [1, 0] } {
-            super::settle(&server);
+            super::measure::settle(&server);
             pair[which] = Some(if which == 0 {
                 time(&["lint", "--trace", "--format", "json"])?
             } else {
@@ -55,7 +55,10 @@ pub fn run(count: usize, rounds: usize, database_url: Option<&str>) -> Result<()
         traced.push(lint.as_secs_f64());
         roundtrip.push(checked.as_secs_f64());
     }
-    let (traced, roundtrip) = (super::median(traced), super::median(roundtrip));
+    let (traced, roundtrip) = (
+        super::measure::median(traced),
+        super::measure::median(roundtrip),
+    );
     let ratio = traced / roundtrip;
     println!(
         "median: lint --trace {:.1} ms, round-trip {:.1} ms, ratio {ratio:.2}x (target <= {TARGET_RATIO}x): {}",

@@ -18,7 +18,7 @@ use crate::commands::backup::{self, Verify};
 use crate::exit::Exit;
 use crate::flags::BackupFormat;
 use crate::plumbing::check::Check;
-use crate::plumbing::journal::Reporter;
+use crate::plumbing::journal::reporter::Reporter;
 use crate::plumbing::output::outln;
 use crate::plumbing::pg_tools::{self, DifferenceKind, Fingerprint, TableDifference};
 use crate::plumbing::verification::{self, Expectations};

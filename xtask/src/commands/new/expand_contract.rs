@@ -15,26 +15,7 @@ use migrations::schema::Snapshot;
 use crate::exit::Exit;
 use crate::flags::ExpandContract;
 use crate::plumbing::project;
-
-/// What the snapshot says about the column being changed.
-struct Column {
-    table: String,
-    name: String,
-    kind: String,
-    not_null: bool,
-    default: Option<String>,
-    key: String,
-    /// `ADD CONSTRAINT` and `CREATE INDEX` statements for what depends on the column alone: they
-    /// go with it in the contract step, and its rollback brings them back.
-    dependents: Vec<String>,
-}
-
-/// One generated migration.
-struct Step {
-    name: String,
-    up: String,
-    down: String,
-}
+use column_change::{Column, Step};
 
 pub fn run(change: ExpandContract, words: &[String], dir: Option<&Path>) -> Result<()> {
     let dir = project::migrations_dir(dir);
@@ -72,7 +53,7 @@ pub fn run(change: ExpandContract, words: &[String], dir: Option<&Path>) -> Resu
             "usage: new --expand-contract rename-column TABLE.COLUMN NEW_NAME | change-type TABLE.COLUMN NEW_TYPE | set-not-null TABLE.COLUMN | rename-table TABLE NEW_NAME",
         )),
     };
-    let first = crate::commands::new::next_version(&dir)?;
+    let first = project::next_version(&dir)?;
     for (offset, step) in steps.iter().enumerate() {
         let version = first + i32::try_from(offset).context("too many steps")?;
         let stem = label(version, &step.name);

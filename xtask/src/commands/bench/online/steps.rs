@@ -5,11 +5,33 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use migrations::DatabaseUrl;
+use migrations::{DatabaseUrl, Version};
 use xshell::{cmd, Shell};
 
-use super::Forms;
 use crate::plumbing::project;
+
+#[derive(Clone, Copy, PartialEq)]
+pub(super) enum Forms {
+    Ours,
+    Naive,
+    /// The project's own migrations from this version on.
+    Project(Version),
+}
+
+impl Forms {
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Forms::Ours => "ours",
+            Forms::Naive => "naive",
+            Forms::Project(_) => "project",
+        }
+    }
+
+    /// Whether the target applies: the naive forms are there to show what it prevents.
+    pub(super) fn held_to_target(self) -> bool {
+        self != Forms::Naive
+    }
+}
 
 /// One generated migration: its up file is the documentation header, then `body`.
 struct Step {

@@ -1,7 +1,25 @@
 //! The expand/contract steps of a column's rename or type change: expand (the new column and a
 //! trigger keeping both in step), backfill (batched), contract (the old column dropped).
 
-use super::{Column, Step};
+/// What the snapshot says about the column being changed.
+pub(super) struct Column {
+    pub table: String,
+    pub name: String,
+    pub kind: String,
+    pub not_null: bool,
+    pub default: Option<String>,
+    pub key: String,
+    /// `ADD CONSTRAINT` and `CREATE INDEX` statements for what depends on the column alone: they
+    /// go with it in the contract step, and its rollback brings them back.
+    pub dependents: Vec<String>,
+}
+
+/// One generated migration.
+pub(super) struct Step {
+    pub name: String,
+    pub up: String,
+    pub down: String,
+}
 
 /// What the three steps of a column change share: the column, its new name and type, the
 /// names of the sync trigger and of the NOT NULL check, and the trigger that keeps both columns
