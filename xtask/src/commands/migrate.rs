@@ -12,5 +12,7 @@ pub fn run(args: &MigrateArgs) -> Result<()> {
         target: args.target,
         allow_out_of_order: args.allow_out_of_order,
     };
-    change::run("migrate", request, &args.database, &args.change, &set)
+    let url = target_database::resolve(args.database.urls())?;
+    let options = args.change.change_options(&url);
+    change::run("migrate", request, &url, options, &set)
 }

@@ -13,11 +13,7 @@ pub fn run(args: &RollbackArgs) -> Result<()> {
         (steps, None) => RollbackTarget::Steps(steps.unwrap_or(1)),
     };
     let set = target_database::load(args.database.dir.as_deref())?;
-    change::run(
-        "rollback",
-        Request::Rollback(target),
-        &args.database,
-        &args.change,
-        &set,
-    )
+    let url = target_database::resolve(args.database.urls())?;
+    let options = args.change.change_options(&url);
+    change::run("rollback", Request::Rollback(target), &url, options, &set)
 }

@@ -6,7 +6,11 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use crate::plumbing::target_database::GivenUrls;
+use migrations::DatabaseUrl;
+
+use crate::plumbing::change::ChangeOptions;
+use crate::plumbing::recovery::OrphanPolicy;
+use crate::plumbing::target_database::{self, GivenUrls};
 
 /// The database a command works on, as the command line names it.
 #[derive(Debug, Clone, Args)]
@@ -93,6 +97,25 @@ pub struct ChangeArgs {
 }
 
 impl ChangeArgs {
+    /// What a change does about a dead runner's statement still running: wait as long as for
+    /// the migration lock, unless `--stop-orphaned-run`.
+    pub fn orphan_policy(&self) -> OrphanPolicy {
+        OrphanPolicy {
+            wait: self.lock_wait,
+            stop: self.stop_orphaned_run,
+        }
+    }
+
+    /// Everything `migrate` and `rollback` take from these flags, for a change of `url`.
+    pub fn change_options(&self, url: &DatabaseUrl) -> ChangeOptions<'_> {
+        ChangeOptions {
+            log: self.log.path.as_deref(),
+            lock_wait: self.lock_wait,
+            orphans: self.orphan_policy(),
+            settings: self.runner_settings(target_database::applied_by(url)),
+        }
+    }
+
     /// The engine settings these flags ask for, for runs recorded as made by `applied_by`.
     pub fn runner_settings(&self, applied_by: String) -> migrations::runner::Settings {
         migrations::runner::Settings {

@@ -1,38 +1,48 @@
 //! What `migrate` and `rollback` share: load, lock, settle what a dead runner left, then the
 //! engine's apply, printed and logged. They differ only in the request.
 
-use std::time::Instant;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use migrations::apply::{self, Request};
 use migrations::history;
-use migrations::{Direction, MigrationSet};
+use migrations::runner::Settings;
+use migrations::{DatabaseUrl, Direction, MigrationSet};
 
-use crate::flags::{ChangeArgs, DatabaseArgs};
 use crate::plumbing::journal::reporter::Reporter;
 use crate::plumbing::journal::Journal;
-use crate::plumbing::{recovery, target_database};
+use crate::plumbing::recovery::{self, OrphanPolicy};
+use crate::plumbing::target_database;
+
+/// How a change runs: where it logs, how long it waits for the lock, what it does about a dead
+/// runner's statement, and the runner's settings.
+pub struct ChangeOptions<'a> {
+    pub log: Option<&'a Path>,
+    pub lock_wait: Duration,
+    pub orphans: OrphanPolicy,
+    pub settings: Settings,
+}
 
 pub fn run(
     command: &'static str,
     request: Request,
-    database_args: &DatabaseArgs,
-    change: &ChangeArgs,
+    url: &DatabaseUrl,
+    options: ChangeOptions<'_>,
     set: &MigrationSet,
 ) -> Result<()> {
-    let url = target_database::resolve(database_args.urls())?;
-    let mut journal = Journal::open(change.log.path.as_deref(), command, &url)?;
+    let mut journal = Journal::open(options.log, command, url)?;
     journal.guard(|journal| {
-        let _lock = target_database::lock(&url, command, change.lock_wait)?;
+        let _lock = target_database::lock(url, command, options.lock_wait)?;
         let mut client = url.connect(&format!("{} {command}", target_database::APPLICATION))?;
         let context = || format!("reading the migration history of {url}");
         history::ensure_tables(&mut client).with_context(context)?;
-        let settings = change.runner_settings(target_database::applied_by(&url));
+        let settings = options.settings;
         recovery::recover(
             &mut client,
             set,
             journal,
-            &recovery::OrphanPolicy::of(change),
+            &options.orphans,
             &settings.applied_by,
         )?;
         let history = history::read(&mut client).with_context(context)?;

@@ -15,7 +15,6 @@ use migrations::{Direction, Migration, MigrationSet};
 use pg_query::NodeEnum;
 use postgres::Client;
 
-use crate::flags::ChangeArgs;
 use crate::linter::sql;
 use crate::plumbing::journal::{Entry, Journal, Outcome, Settled, Subject};
 use crate::plumbing::output::outln;
@@ -137,16 +136,6 @@ fn expected_index(script: &Script) -> Result<ExpectedIndex, String> {
 pub struct OrphanPolicy {
     pub wait: Duration,
     pub stop: bool,
-}
-
-impl OrphanPolicy {
-    /// Wait as long as for the migration lock, unless `--stop-orphaned-run`.
-    pub fn of(change: &ChangeArgs) -> OrphanPolicy {
-        OrphanPolicy {
-            wait: change.lock_wait,
-            stop: change.stop_orphaned_run,
-        }
-    }
 }
 
 /// Settles every run a dead runner left `running`. The caller holds the migration lock and

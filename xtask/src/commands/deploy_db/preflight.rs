@@ -55,7 +55,7 @@ impl<'a> Deploy<'a> {
             client,
             self.set,
             self.journal,
-            &recovery::OrphanPolicy::of(&self.args.change),
+            &self.args.change.orphan_policy(),
             &target_database::applied_by(self.url),
         )
         .map_err(|error| self.refuse_with_check("unfinished runs settled", &error))
