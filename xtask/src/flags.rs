@@ -9,7 +9,9 @@ mod shared;
 pub use bench::{Bench, BenchArgs};
 pub use operations::{BackupArgs, BackupFormat, DeployDbArgs, RepairArgs, RestoreArgs};
 use shared::parse_duration;
-pub use shared::{ChangeArgs, DatabaseArgs, FleetArgs, Format, ScratchServerArgs};
+pub use shared::{
+    ChangeArgs, ColumnOrderArgs, DatabaseArgs, FleetArgs, Format, OutputArgs, ScratchServerArgs,
+};
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -99,8 +101,8 @@ pub struct StatusArgs {
     pub database: DatabaseArgs,
     #[command(flatten)]
     pub fleet: FleetArgs,
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    #[command(flatten)]
+    pub output: OutputArgs,
     /// Exit non-zero when anything is pending, modified, missing or failed
     #[arg(long)]
     pub check: bool,
@@ -144,11 +146,10 @@ pub struct RoundtripArgs {
     /// Start at this version (earlier migrations are only applied)
     #[arg(long, value_name = "V")]
     pub from: Option<Version>,
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
-    /// A changed column order fails instead of warning
-    #[arg(long)]
-    pub strict_column_order: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub column_order: ColumnOrderArgs,
 }
 
 #[derive(Debug, Args)]
@@ -163,11 +164,10 @@ pub struct VerifyArgs {
     /// Pending migrations are not a failure
     #[arg(long)]
     pub allow_pending: bool,
-    /// A changed column order fails instead of warning
-    #[arg(long)]
-    pub strict_column_order: bool,
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    #[command(flatten)]
+    pub column_order: ColumnOrderArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
     /// A standby to read the schema version from (its history table); repeatable. Standbys
     /// streaming from the database are reported without it, from pg_stat_replication
     #[arg(long, value_name = "URL")]
@@ -181,11 +181,10 @@ pub struct CheckMigrationsArgs {
     /// Check backward compatibility against this git ref [default: the newest `v*` tag, if any]
     #[arg(long, value_name = "GIT_REF")]
     pub compat_ref: Option<String>,
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
-    /// A changed column order fails instead of warning
-    #[arg(long)]
-    pub strict_column_order: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub column_order: ColumnOrderArgs,
 }
 
 #[derive(Debug, Args)]

@@ -120,7 +120,7 @@ pub fn run(args: &CheckMigrationsArgs) -> Result<()> {
     };
     let mut steps = Steps {
         reports: Vec::new(),
-        format: args.format,
+        format: args.output.format,
         total: 8,
     };
     lint(&mut steps, &inputs);
@@ -149,7 +149,7 @@ pub fn run(args: &CheckMigrationsArgs) -> Result<()> {
         }
     }
     backward_compatibility(&mut steps, &inputs, set.as_ref());
-    finish(&steps, args.format)
+    finish(&steps, args.output.format)
 }
 
 fn lint(steps: &mut Steps, inputs: &Inputs<'_>) {
@@ -196,7 +196,7 @@ fn rollback_roundtrip(steps: &mut Steps, inputs: &Inputs<'_>, set: &MigrationSet
             &inputs.server,
             set,
             None,
-            inputs.args.strict_column_order,
+            inputs.args.column_order.strict_column_order,
         )?;
         let details = test_rollback_roundtrip::text_lines(&report);
         let failed = report.migrations.iter().filter(|m| !m.passed()).count();
@@ -226,7 +226,7 @@ fn on_the_migrated_scratch(
         let expectations = Expectations {
             snapshot: &snapshot_path,
             allow_pending: false,
-            strict_column_order: inputs.args.strict_column_order,
+            strict_column_order: inputs.args.column_order.strict_column_order,
         };
         let checks = verification::checks(&mut client, set, &expectations)?;
         let lines = check::render(&checks, Layout::Block { indent: 0 });

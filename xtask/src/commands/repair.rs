@@ -141,7 +141,7 @@ fn record(journal: &mut Journal, repaired: &Repaired<'_>, reason: &str) -> Resul
 
 fn print(repaired: &Repaired<'_>, args: &RepairArgs, url: &DatabaseUrl) -> Result<()> {
     let settled_as = repaired.settlement.as_str();
-    match args.format {
+    match args.output.format {
         Format::Json => println!(
             "{}",
             serde_json::to_string(&Report {

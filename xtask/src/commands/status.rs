@@ -28,7 +28,7 @@ pub fn run(args: &StatusArgs) -> Result<()> {
         return fleet::status(
             args.database.dir.as_deref(),
             file.as_deref(),
-            args.format,
+            args.output.format,
             args.check,
         );
     }
@@ -38,7 +38,7 @@ pub fn run(args: &StatusArgs) -> Result<()> {
     let history = history::read(&mut client)
         .with_context(|| format!("reading the migration history of {url}"))?;
     let statuses = statuses(&set, &history);
-    match args.format {
+    match args.output.format {
         Format::Json => {
             let report = Report {
                 database: url.redacted(),

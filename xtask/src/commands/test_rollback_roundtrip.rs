@@ -47,8 +47,13 @@ struct JsonHazard<'a> {
 pub fn run(args: &RoundtripArgs) -> Result<()> {
     let set = target_database::load(args.server.dir.as_deref())?;
     let server = target_database::server(args.server.scratch.database_url.as_deref())?;
-    let report = run_on_scratch(&server, &set, args.from, args.strict_column_order)?;
-    match args.format {
+    let report = run_on_scratch(
+        &server,
+        &set,
+        args.from,
+        args.column_order.strict_column_order,
+    )?;
+    match args.output.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&json(&report))?),
         Format::Text => print_text(&report),
     }

@@ -21,16 +21,16 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
     let expectations = Expectations {
         snapshot: &snapshot,
         allow_pending: args.allow_pending,
-        strict_column_order: args.strict_column_order,
+        strict_column_order: args.column_order.strict_column_order,
     };
     if let Some(file) = &args.fleet.fleet {
-        return fleet::verify(&set, file.as_deref(), &expectations, args.format);
+        return fleet::verify(&set, file.as_deref(), &expectations, args.output.format);
     }
     let url = target_database::resolve(args.database.urls())?;
     let mut client = url.connect(&format!("{} verify", target_database::APPLICATION))?;
     let mut checks = verification::checks(&mut client, &set, &expectations)?;
     checks.push(standbys::check(&mut client, &args.standby_url)?);
-    match args.format {
+    match args.output.format {
         Format::Json => println!(
             "{}",
             serde_json::to_string_pretty(&JsonReport {

@@ -9,7 +9,8 @@ use clap::{ArgGroup, Args, ValueEnum};
 use migrations::Version;
 
 use super::shared::{
-    at_least, parse_duration, ChangeArgs, DatabaseArgs, FleetArgs, Format, LogArgs, TargetUrlArgs,
+    at_least, parse_duration, ChangeArgs, DatabaseArgs, FleetArgs, LogArgs, OutputArgs,
+    TargetUrlArgs,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -136,6 +137,6 @@ pub struct RepairArgs {
     /// How long to wait for another runner's migration lock
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub lock_wait: Duration,
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }

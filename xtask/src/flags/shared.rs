@@ -132,6 +132,21 @@ impl ChangeArgs {
     }
 }
 
+/// How a command prints its result.
+#[derive(Debug, Clone, Args)]
+pub struct OutputArgs {
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// How strictly the live schema is held to the snapshot.
+#[derive(Debug, Clone, Args)]
+pub struct ColumnOrderArgs {
+    /// A changed column order fails instead of warning
+    #[arg(long)]
+    pub strict_column_order: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Text,
