@@ -1,7 +1,8 @@
 //! Fields, bodies and lists have bounds, and going over one is refused, never truncated.
 
-use super::{assert_error, people, Service};
 use serde_json::{json, Value};
+
+use super::{assert_error, people, Service};
 
 #[test]
 fn fields_bodies_and_lists_have_bounds() {

@@ -4,8 +4,9 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use super::{people, service_panics, Service};
 use serde_json::{json, Value};
+
+use super::{people, service_panics, Service};
 
 /// A seeded xorshift generator: the same seed sends the same requests again.
 struct Random(u64);

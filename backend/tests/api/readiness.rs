@@ -1,9 +1,10 @@
 //! `/health/ready` follows the schema version and never shows the database's own words.
 
-use super::{assert_error, server, spawn_service, Service};
 use backend::Timeouts;
 use migrations::{DatabaseUrl, ScratchDatabase};
 use serde_json::{json, Value};
+
+use super::{assert_error, server, spawn_service, Service};
 
 #[test]
 fn readiness_follows_the_schema_version() {

@@ -5,9 +5,10 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use super::{assert_error, people, raw_exchange, service_panics, Service};
 use backend::Timeouts;
 use serde_json::{json, Value};
+
+use super::{assert_error, people, raw_exchange, service_panics, Service};
 
 #[test]
 fn every_refusal_has_its_status_and_a_json_body() {

@@ -1,8 +1,9 @@
 //! A ticket's life from open to closed, keyset paging of the lists, and one account per email
 //! whatever its letter case.
 
-use super::{people, Service};
 use serde_json::{json, Value};
+
+use super::{people, Service};
 
 #[test]
 fn a_ticket_goes_from_open_to_closed() {
