@@ -215,12 +215,7 @@ impl Client {
 /// (default 10,000) requests per endpoint, `BOMIZZEL_FUZZ_SEED` to replay a run.
 #[test]
 fn random_requests_never_get_a_5xx_nor_a_panic() {
-    let per_endpoint: usize = std::env::var("BOMIZZEL_FUZZ_REQUESTS")
-        .map(|text| text.parse().expect("BOMIZZEL_FUZZ_REQUESTS is a count"))
-        .unwrap_or(10_000);
-    let seed: u64 = std::env::var("BOMIZZEL_FUZZ_SEED")
-        .map(|text| text.parse().expect("BOMIZZEL_FUZZ_SEED is a number"))
-        .unwrap_or(0x5eed_b0a1);
+    let (per_endpoint, seed) = fuzz_settings();
     let service = Service::start(None);
     let (admin, agent, alice, bob, queue_id, agent_id) = people(&service);
     let (_, ticket) = service.call(
@@ -230,22 +225,6 @@ fn random_requests_never_get_a_5xx_nor_a_panic() {
         Some(json!({"title": "fuzzed", "queue_id": queue_id})),
     );
     let ticket_id = ticket["id"].as_i64().unwrap();
-    let endpoints = [
-        ("GET", "/health"),
-        ("GET", "/health/ready"),
-        ("POST", "/users"),
-        ("GET", "/users/me"),
-        ("POST", "/queues"),
-        ("GET", "/queues"),
-        ("POST", "/queues/{id}/agents"),
-        ("POST", "/tickets"),
-        ("GET", "/tickets"),
-        ("GET", "/tickets/{id}"),
-        ("PUT", "/tickets/{id}/status"),
-        ("PUT", "/tickets/{id}/assignee"),
-        ("POST", "/tickets/{id}/comments"),
-        ("GET", "/tickets/{id}/comments"),
-    ];
     let tokens: Vec<Option<String>> = vec![
         Some(format!("Bearer {admin}")),
         Some(format!("bearer {agent}")),
@@ -272,47 +251,12 @@ fn random_requests_never_get_a_5xx_nor_a_panic() {
         stream: None,
     };
     let started = std::time::Instant::now();
-    for (method, route) in endpoints {
+    for (method, route) in ENDPOINTS {
         let endpoint_started = std::time::Instant::now();
         for _ in 0..per_endpoint {
-            let mut path = route.replace("{id}", random.pick(&ids).as_str());
-            if random.below(3) == 0 {
-                path = format!("{path}?{}", random.query());
-            }
-            let body = match random.below(4) {
-                0 => random.bytes(200),
-                1 => Vec::new(),
-                _ => random.object(0).to_string().into_bytes(),
-            };
-            let mut head = format!(
-                "{method} {path} HTTP/1.1\r\nhost: fuzz\r\ncontent-length: {}\r\n",
-                body.len()
-            );
-            if random.below(8) != 0 {
-                head.push_str("content-type: application/json\r\n");
-            }
-            if let Some(token) = random.pick(&tokens) {
-                head.push_str(&format!("authorization: {token}\r\n"));
-            }
-            head.push_str("\r\n");
+            let (path, head, body) = random_request(&mut random, (method, route), &ids, &tokens);
             let replay = format!("{method} {path} (seed {seed})");
-            let (status, answer) = client
-                .send(&head, &body)
-                .unwrap_or_else(|| panic!("{replay}: the connection ended without an answer"));
-            assert!(
-                status < 500,
-                "{replay}: {status} {}",
-                String::from_utf8_lossy(&answer)
-            );
-            if status >= 400 {
-                let refusal: Value = serde_json::from_slice(&answer).unwrap_or_else(|error| {
-                    panic!("{replay}: {status} without a JSON body ({error})")
-                });
-                assert!(
-                    refusal["error"]["code"].is_string() && refusal["error"]["message"].is_string(),
-                    "{replay}: {refusal}"
-                );
-            }
+            no_5xx_and_every_refusal_in_json(&mut client, &head, &body, &replay);
         }
         println!(
             "{method} {route}: {:.1} s",
@@ -321,8 +265,87 @@ fn random_requests_never_get_a_5xx_nor_a_panic() {
     }
     println!(
         "{} requests ({per_endpoint} per endpoint) in {:.1} s",
-        per_endpoint * endpoints.len(),
+        per_endpoint * ENDPOINTS.len(),
         started.elapsed().as_secs_f64()
     );
     assert_eq!(service_panics(), 0, "no panic on the service's threads");
+}
+
+/// Every route; `{id}` takes one of the ids the test draws from.
+const ENDPOINTS: [(&str, &str); 14] = [
+    ("GET", "/health"),
+    ("GET", "/health/ready"),
+    ("POST", "/users"),
+    ("GET", "/users/me"),
+    ("POST", "/queues"),
+    ("GET", "/queues"),
+    ("POST", "/queues/{id}/agents"),
+    ("POST", "/tickets"),
+    ("GET", "/tickets"),
+    ("GET", "/tickets/{id}"),
+    ("PUT", "/tickets/{id}/status"),
+    ("PUT", "/tickets/{id}/assignee"),
+    ("POST", "/tickets/{id}/comments"),
+    ("GET", "/tickets/{id}/comments"),
+];
+
+/// Requests per endpoint and the seed: `BOMIZZEL_FUZZ_REQUESTS`, `BOMIZZEL_FUZZ_SEED`, or defaults.
+fn fuzz_settings() -> (usize, u64) {
+    let per_endpoint: usize = std::env::var("BOMIZZEL_FUZZ_REQUESTS")
+        .map(|text| text.parse().expect("BOMIZZEL_FUZZ_REQUESTS is a count"))
+        .unwrap_or(10_000);
+    let seed: u64 = std::env::var("BOMIZZEL_FUZZ_SEED")
+        .map(|text| text.parse().expect("BOMIZZEL_FUZZ_SEED is a number"))
+        .unwrap_or(0x5eed_b0a1);
+    (per_endpoint, seed)
+}
+
+/// A request to `route` with a random id, query, body, content type and token: (path, head, body).
+fn random_request(
+    random: &mut Random,
+    (method, route): (&str, &str),
+    ids: &[String],
+    tokens: &[Option<String>],
+) -> (String, String, Vec<u8>) {
+    let mut path = route.replace("{id}", random.pick(ids).as_str());
+    if random.below(3) == 0 {
+        path = format!("{path}?{}", random.query());
+    }
+    let body = match random.below(4) {
+        0 => random.bytes(200),
+        1 => Vec::new(),
+        _ => random.object(0).to_string().into_bytes(),
+    };
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nhost: fuzz\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    if random.below(8) != 0 {
+        head.push_str("content-type: application/json\r\n");
+    }
+    if let Some(token) = random.pick(tokens) {
+        head.push_str(&format!("authorization: {token}\r\n"));
+    }
+    head.push_str("\r\n");
+    (path, head, body)
+}
+
+/// Sends one request: the answer is below 500, and a refusal has the documented JSON body.
+fn no_5xx_and_every_refusal_in_json(client: &mut Client, head: &str, body: &[u8], replay: &str) {
+    let (status, answer) = client
+        .send(head, body)
+        .unwrap_or_else(|| panic!("{replay}: the connection ended without an answer"));
+    assert!(
+        status < 500,
+        "{replay}: {status} {}",
+        String::from_utf8_lossy(&answer)
+    );
+    if status >= 400 {
+        let refusal: Value = serde_json::from_slice(&answer)
+            .unwrap_or_else(|error| panic!("{replay}: {status} without a JSON body ({error})"));
+        assert!(
+            refusal["error"]["code"].is_string() && refusal["error"]["message"].is_string(),
+            "{replay}: {refusal}"
+        );
+    }
 }

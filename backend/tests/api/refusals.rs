@@ -22,159 +22,16 @@ fn every_refusal_has_its_status_and_a_json_body() {
     );
     let id = ticket["id"].as_i64().unwrap();
 
-    let cases: Vec<(u16, (u16, Value))> = vec![
-        (401, service.call("GET", "/tickets", None, None)),
-        (
-            401,
-            service.call("GET", "/tickets", Some("bmz_not-a-token"), None),
-        ),
-        (
-            403,
-            service.call("GET", &format!("/tickets/{id}"), Some(&bob), None),
-        ),
-        (
-            403,
-            service.call("GET", &format!("/tickets/{id}/comments"), Some(&bob), None),
-        ),
-        (
-            404,
-            service.call("GET", "/tickets/999999", Some(&alice), None),
-        ),
-        (
-            409,
-            service.call(
-                "PUT",
-                &format!("/tickets/{id}/status"),
-                Some(&agent),
-                Some(json!({"status": "resolved"})),
-            ),
-        ),
-        (
-            403,
-            service.call(
-                "PUT",
-                &format!("/tickets/{id}/status"),
-                Some(&alice),
-                Some(json!({"status": "in_progress"})),
-            ),
-        ),
-        (
-            422,
-            service.call(
-                "PUT",
-                &format!("/tickets/{id}/status"),
-                Some(&agent),
-                Some(json!({"status": "lost"})),
-            ),
-        ),
-        (
-            422,
-            service.call(
-                "POST",
-                "/tickets",
-                Some(&alice),
-                Some(json!({"title": "  ", "queue_id": queue_id})),
-            ),
-        ),
-        (
-            422,
-            service.call(
-                "POST",
-                "/tickets",
-                Some(&alice),
-                Some(json!({"title": "x", "priority": 9, "queue_id": queue_id})),
-            ),
-        ),
-        (
-            422,
-            service.call(
-                "POST",
-                "/tickets",
-                Some(&alice),
-                Some(json!({"title": "x", "queue_id": 424242})),
-            ),
-        ),
-        (400, service.raw("POST", "/tickets", &alice, "{not json")),
-        (
-            422,
-            service.call(
-                "POST",
-                "/tickets",
-                Some(&alice),
-                Some(json!({"queue_id": queue_id})),
-            ),
-        ),
-        (
-            403,
-            service.call(
-                "PUT",
-                &format!("/tickets/{id}/assignee"),
-                Some(&alice),
-                Some(json!({"assignee_id": agent_id})),
-            ),
-        ),
-        (
-            422,
-            service.call(
-                "PUT",
-                &format!("/tickets/{id}/assignee"),
-                Some(&agent),
-                Some(json!({"assignee_id": 1})),
-            ),
-        ),
-        (
-            403,
-            service.call(
-                "POST",
-                &format!("/tickets/{id}/comments"),
-                Some(&alice),
-                Some(json!({"body": "x", "internal": true})),
-            ),
-        ),
-        (
-            422,
-            service.call(
-                "POST",
-                &format!("/tickets/{id}/comments"),
-                Some(&alice),
-                Some(json!({"body": " "})),
-            ),
-        ),
-        (
-            400,
-            service.call("GET", "/tickets?limit=0", Some(&alice), None),
-        ),
-        (
-            400,
-            service.call("GET", "/tickets?after=garbage", Some(&alice), None),
-        ),
-        (
-            400,
-            service.call("GET", "/tickets?status=lost", Some(&alice), None),
-        ),
-        (400, service.call("GET", "/tickets/abc", Some(&alice), None)),
-        (
-            403,
-            service.call(
-                "POST",
-                "/users",
-                Some(&agent),
-                Some(json!({"email": "x@y.z", "display_name": "x", "role": "admin"})),
-            ),
-        ),
-        (
-            409,
-            service.call(
-                "POST",
-                "/users",
-                Some(&admin),
-                Some(
-                    json!({"email": "alice@example.com", "display_name": "a", "role": "customer"}),
-                ),
-            ),
-        ),
-        (404, service.call("GET", "/nowhere", Some(&alice), None)),
-    ];
+    let cases: Cases = [
+        access_refusals(&service, &alice, &bob, id),
+        status_change_refusals(&service, &agent, &alice, id),
+        new_ticket_refusals(&service, &alice, queue_id),
+        assignee_and_comment_refusals(&service, &agent, &alice, agent_id, id),
+        query_refusals(&service, &alice),
+        user_refusals(&service, &admin, &agent),
+        vec![(404, service.call("GET", "/nowhere", Some(&alice), None))],
+    ]
+    .concat();
     for (index, (expected, (status, body))) in cases.into_iter().enumerate() {
         assert_eq!(status, expected, "case {index}: {body}");
         if status != 400 || body.get("error").is_some() {
@@ -184,6 +41,201 @@ fn every_refusal_has_its_status_and_a_json_body() {
             );
         }
     }
+}
+
+/// (expected status, what the service answered), in the order they were asked.
+type Cases = Vec<(u16, (u16, Value))>;
+
+/// Without a token, with a bad one, on someone else's ticket, on no ticket.
+fn access_refusals(service: &Service, alice: &str, bob: &str, id: i64) -> Cases {
+    vec![
+        (401, service.call("GET", "/tickets", None, None)),
+        (
+            401,
+            service.call("GET", "/tickets", Some("bmz_not-a-token"), None),
+        ),
+        (
+            403,
+            service.call("GET", &format!("/tickets/{id}"), Some(bob), None),
+        ),
+        (
+            403,
+            service.call("GET", &format!("/tickets/{id}/comments"), Some(bob), None),
+        ),
+        (
+            404,
+            service.call("GET", "/tickets/999999", Some(alice), None),
+        ),
+    ]
+}
+
+/// A status change out of order, by a customer, to no such status.
+fn status_change_refusals(service: &Service, agent: &str, alice: &str, id: i64) -> Cases {
+    vec![
+        (
+            409,
+            service.call(
+                "PUT",
+                &format!("/tickets/{id}/status"),
+                Some(agent),
+                Some(json!({"status": "resolved"})),
+            ),
+        ),
+        (
+            403,
+            service.call(
+                "PUT",
+                &format!("/tickets/{id}/status"),
+                Some(alice),
+                Some(json!({"status": "in_progress"})),
+            ),
+        ),
+        (
+            422,
+            service.call(
+                "PUT",
+                &format!("/tickets/{id}/status"),
+                Some(agent),
+                Some(json!({"status": "lost"})),
+            ),
+        ),
+    ]
+}
+
+/// A new ticket with a blank title, a priority out of range, no such queue, no JSON, no title.
+fn new_ticket_refusals(service: &Service, alice: &str, queue_id: i64) -> Cases {
+    vec![
+        (
+            422,
+            service.call(
+                "POST",
+                "/tickets",
+                Some(alice),
+                Some(json!({"title": "  ", "queue_id": queue_id})),
+            ),
+        ),
+        (
+            422,
+            service.call(
+                "POST",
+                "/tickets",
+                Some(alice),
+                Some(json!({"title": "x", "priority": 9, "queue_id": queue_id})),
+            ),
+        ),
+        (
+            422,
+            service.call(
+                "POST",
+                "/tickets",
+                Some(alice),
+                Some(json!({"title": "x", "queue_id": 424242})),
+            ),
+        ),
+        (400, service.raw("POST", "/tickets", alice, "{not json")),
+        (
+            422,
+            service.call(
+                "POST",
+                "/tickets",
+                Some(alice),
+                Some(json!({"queue_id": queue_id})),
+            ),
+        ),
+    ]
+}
+
+/// An assignment by a customer or to a customer; an internal or blank comment by a customer.
+fn assignee_and_comment_refusals(
+    service: &Service,
+    agent: &str,
+    alice: &str,
+    agent_id: i64,
+    id: i64,
+) -> Cases {
+    vec![
+        (
+            403,
+            service.call(
+                "PUT",
+                &format!("/tickets/{id}/assignee"),
+                Some(alice),
+                Some(json!({"assignee_id": agent_id})),
+            ),
+        ),
+        (
+            422,
+            service.call(
+                "PUT",
+                &format!("/tickets/{id}/assignee"),
+                Some(agent),
+                Some(json!({"assignee_id": 1})),
+            ),
+        ),
+        (
+            403,
+            service.call(
+                "POST",
+                &format!("/tickets/{id}/comments"),
+                Some(alice),
+                Some(json!({"body": "x", "internal": true})),
+            ),
+        ),
+        (
+            422,
+            service.call(
+                "POST",
+                &format!("/tickets/{id}/comments"),
+                Some(alice),
+                Some(json!({"body": " "})),
+            ),
+        ),
+    ]
+}
+
+/// Query strings and paths the lists and tickets cannot read.
+fn query_refusals(service: &Service, alice: &str) -> Cases {
+    vec![
+        (
+            400,
+            service.call("GET", "/tickets?limit=0", Some(alice), None),
+        ),
+        (
+            400,
+            service.call("GET", "/tickets?after=garbage", Some(alice), None),
+        ),
+        (
+            400,
+            service.call("GET", "/tickets?status=lost", Some(alice), None),
+        ),
+        (400, service.call("GET", "/tickets/abc", Some(alice), None)),
+    ]
+}
+
+/// A user created by an agent, and one whose email is taken.
+fn user_refusals(service: &Service, admin: &str, agent: &str) -> Cases {
+    vec![
+        (
+            403,
+            service.call(
+                "POST",
+                "/users",
+                Some(agent),
+                Some(json!({"email": "x@y.z", "display_name": "x", "role": "admin"})),
+            ),
+        ),
+        (
+            409,
+            service.call(
+                "POST",
+                "/users",
+                Some(admin),
+                Some(
+                    json!({"email": "alice@example.com", "display_name": "a", "role": "customer"}),
+                ),
+            ),
+        ),
+    ]
 }
 
 #[test]

@@ -20,28 +20,7 @@ fn a_ticket_goes_from_open_to_closed() {
     assert_eq!(ticket["status"], "open");
     let id = ticket["id"].as_i64().unwrap();
 
-    let (status, seen) = service.call("GET", &format!("/tickets/{id}"), Some(&agent), None);
-    assert_eq!((status, &seen["title"]), (200, &json!("Invoice wrong")));
-    let (status, assigned) = service.call(
-        "PUT",
-        &format!("/tickets/{id}/assignee"),
-        Some(&agent),
-        Some(json!({"assignee_id": agent_id})),
-    );
-    assert_eq!(
-        (status, assigned["assignee_id"].as_i64()),
-        (200, Some(agent_id))
-    );
-    let (status, page) = service.call(
-        "GET",
-        &format!("/tickets?assignee_id={agent_id}&status=open"),
-        Some(&agent),
-        None,
-    );
-    assert_eq!(
-        (status, page["tickets"].as_array().unwrap().len()),
-        (200, 1)
-    );
+    the_agent_takes_it(&service, &agent, id, agent_id);
 
     for (who, next) in [
         (&agent, "in_progress"),
@@ -57,41 +36,62 @@ fn a_ticket_goes_from_open_to_closed() {
         assert_eq!((status, &moved["status"]), (200, &json!(next)), "{moved}");
     }
 
+    internal_notes_are_hidden_from_customers(&service, &agent, &alice, id);
+
+    let (status, me) = service.call("GET", "/users/me", Some(&alice), None);
+    assert_eq!((status, &me["role"]), (200, &json!("customer")));
+}
+
+/// The agent sees the ticket, assigns it to themself, and finds it among their open tickets.
+fn the_agent_takes_it(service: &Service, agent: &str, id: i64, agent_id: i64) {
+    let (status, seen) = service.call("GET", &format!("/tickets/{id}"), Some(agent), None);
+    assert_eq!((status, &seen["title"]), (200, &json!("Invoice wrong")));
+    let (status, assigned) = service.call(
+        "PUT",
+        &format!("/tickets/{id}/assignee"),
+        Some(agent),
+        Some(json!({"assignee_id": agent_id})),
+    );
+    assert_eq!(
+        (status, assigned["assignee_id"].as_i64()),
+        (200, Some(agent_id))
+    );
+    let (status, page) = service.call(
+        "GET",
+        &format!("/tickets?assignee_id={agent_id}&status=open"),
+        Some(agent),
+        None,
+    );
+    assert_eq!(
+        (status, page["tickets"].as_array().unwrap().len()),
+        (200, 1)
+    );
+}
+
+/// The customer's comment and the agent's internal note: the customer sees only the first.
+fn internal_notes_are_hidden_from_customers(service: &Service, agent: &str, alice: &str, id: i64) {
     let (status, _) = service.call(
         "POST",
         &format!("/tickets/{id}/comments"),
-        Some(&alice),
+        Some(alice),
         Some(json!({"body": "thanks"})),
     );
     assert_eq!(status, 201);
     let (status, _) = service.call(
         "POST",
         &format!("/tickets/{id}/comments"),
-        Some(&agent),
+        Some(agent),
         Some(json!({"body": "refund issued", "internal": true})),
     );
     assert_eq!(status, 201);
-    let (_, for_alice) = service.call(
-        "GET",
-        &format!("/tickets/{id}/comments"),
-        Some(&alice),
-        None,
-    );
-    let (_, for_agent) = service.call(
-        "GET",
-        &format!("/tickets/{id}/comments"),
-        Some(&agent),
-        None,
-    );
+    let (_, for_alice) = service.call("GET", &format!("/tickets/{id}/comments"), Some(alice), None);
+    let (_, for_agent) = service.call("GET", &format!("/tickets/{id}/comments"), Some(agent), None);
     assert_eq!(
         for_alice.as_array().unwrap().len(),
         1,
         "internal notes are hidden from customers"
     );
     assert_eq!(for_agent.as_array().unwrap().len(), 2);
-
-    let (status, me) = service.call("GET", "/users/me", Some(&alice), None);
-    assert_eq!((status, &me["role"]), (200, &json!("customer")));
 }
 
 #[test]
