@@ -68,46 +68,7 @@ fn rename_column_keeps_both_columns_in_step_then_contracts() {
         .xtask(&["migrate", "--target", &(next + 1).to_string()])
         .assert_ok();
     let mut client = fixture.client();
-    client
-        .batch_execute(
-            "INSERT INTO users (email, display_name) VALUES ('a@b.c', 'A');
-             INSERT INTO queues (name) VALUES ('q');
-             INSERT INTO tickets (title, description, requester_id, queue_id)
-                 SELECT 'old app', 'written by the old version', u.id, q.id FROM users u, queues q;
-             INSERT INTO tickets (title, details, requester_id, queue_id)
-                 SELECT 'new app', 'written by the new version', u.id, q.id FROM users u, queues q;",
-        )
-        .unwrap();
-    let pairs = |client: &mut postgres::Client| -> Vec<(String, String, String)> {
-        client
-            .query(
-                "SELECT title, description, details FROM tickets ORDER BY id",
-                &[],
-            )
-            .unwrap()
-            .iter()
-            .map(|row| (row.get(0), row.get(1), row.get(2)))
-            .collect()
-    };
-    for (title, old, new) in pairs(&mut client) {
-        assert_eq!(old, new, "{title}: both columns hold the same text");
-    }
-    client
-        .batch_execute(
-            "UPDATE tickets SET details = 'changed by the new version' WHERE title = 'old app'",
-        )
-        .unwrap();
-    client
-        .batch_execute(
-            "UPDATE tickets SET description = 'changed by the old version' WHERE title = 'new app'",
-        )
-        .unwrap();
-    for (title, old, new) in pairs(&mut client) {
-        assert_eq!(
-            old, new,
-            "{title}: an update to either column reaches the other"
-        );
-    }
+    both_columns_stay_in_step(&mut client);
     fixture
         .xtask(&["rollback", "--to", &head().to_string()])
         .assert_ok();
@@ -122,6 +83,53 @@ fn rename_column_keeps_both_columns_in_step_then_contracts() {
         columns.contains(&"details".to_owned()) && !columns.contains(&"description".to_owned()),
         "{columns:?}"
     );
+}
+
+/// Rows written by the old and the new version, then each updated through the other's column:
+/// both columns always hold the same text.
+fn both_columns_stay_in_step(client: &mut postgres::Client) {
+    client
+        .batch_execute(
+            "INSERT INTO users (email, display_name) VALUES ('a@b.c', 'A');
+             INSERT INTO queues (name) VALUES ('q');
+             INSERT INTO tickets (title, description, requester_id, queue_id)
+                 SELECT 'old app', 'written by the old version', u.id, q.id FROM users u, queues q;
+             INSERT INTO tickets (title, details, requester_id, queue_id)
+                 SELECT 'new app', 'written by the new version', u.id, q.id FROM users u, queues q;",
+        )
+        .unwrap();
+    for (title, old, new) in description_and_details(client) {
+        assert_eq!(old, new, "{title}: both columns hold the same text");
+    }
+    client
+        .batch_execute(
+            "UPDATE tickets SET details = 'changed by the new version' WHERE title = 'old app'",
+        )
+        .unwrap();
+    client
+        .batch_execute(
+            "UPDATE tickets SET description = 'changed by the old version' WHERE title = 'new app'",
+        )
+        .unwrap();
+    for (title, old, new) in description_and_details(client) {
+        assert_eq!(
+            old, new,
+            "{title}: an update to either column reaches the other"
+        );
+    }
+}
+
+/// Every ticket's (title, description, details), in insertion order.
+fn description_and_details(client: &mut postgres::Client) -> Vec<(String, String, String)> {
+    client
+        .query(
+            "SELECT title, description, details FROM tickets ORDER BY id",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect()
 }
 
 #[test]

@@ -165,9 +165,38 @@ fn text(value: &serde_json::Value) -> &str {
 #[test]
 fn a_fleet_deploys_the_canary_first_stops_at_a_failure_and_resumes() {
     let fleet = Fleet::new();
+    let (first, summary) = the_first_deploy_fails_at_the_offending_database(&fleet);
+    let rows = summary["databases"].as_array().unwrap();
+    let started: Vec<&serde_json::Value> =
+        rows.iter().filter(|row| !row["order"].is_null()).collect();
+    the_canary_ran_first_and_alone(rows, &started);
+    let failed = &rows[OFFENDING];
+    the_failure_was_rolled_back_as_its_deploy_db_does(&fleet, failed);
+    at_most_four_ran_at_once(&started);
+    nothing_started_after_the_failure(&fleet, rows, &started, failed, &first);
+    let deployed_before = status_shows_every_version_and_pending_count(&fleet, rows);
+    the_same_command_resumes_once_the_cause_is_removed(&fleet, &deployed_before);
+    every_database_verifies_at_the_head(&fleet);
+}
 
+/// `verify --fleet`: every database at version 3, nothing pending, no check failed.
+fn every_database_verifies_at_the_head(fleet: &Fleet) {
+    let verify = fleet.xtask(&["verify", "--fleet", "--format", "json"]);
+    verify.assert_ok();
+    let verified: serde_json::Value = serde_json::from_str(&verify.stdout).unwrap();
+    let rows = verified["databases"].as_array().unwrap();
+    assert_eq!(rows.len(), DATABASES);
+    for row in rows {
+        assert_eq!(row["version"], 3, "{row}");
+        assert_eq!(row["pending"], 0, "{row}");
+        assert_eq!(row["verify_failed"], serde_json::json!([]), "{row}");
+    }
+}
+
+/// The first deploy: the failed database rolled back (deploy-db's exit code 3), every line
+/// carrying its database's name, a summary row per database in the fleet file's order.
+fn the_first_deploy_fails_at_the_offending_database(fleet: &Fleet) -> (Run, serde_json::Value) {
     let first = fleet.deploy();
-    // The failed database was rolled back: deploy-db's exit code 3.
     assert_eq!(first.code, 3, "{first}");
     assert!(
         first
@@ -194,23 +223,25 @@ fn a_fleet_deploys_the_canary_first_stops_at_a_failure_and_resumes() {
     for (index, row) in rows.iter().enumerate() {
         assert_eq!(row["name"], name(index), "rows in the fleet file's order");
     }
+    (first, summary)
+}
 
-    // The canary first, alone: it finished before any other database started.
+/// The canary first, alone: it finished before any other database started.
+fn the_canary_ran_first_and_alone(rows: &[serde_json::Value], started: &[&serde_json::Value]) {
     let canary = &rows[0];
     assert_eq!(canary["canary"], true);
     assert_eq!(canary["order"], 1);
     assert_eq!(canary["outcome"], "deployed", "{canary}");
-    let started: Vec<&serde_json::Value> =
-        rows.iter().filter(|row| !row["order"].is_null()).collect();
     for row in &started[1..] {
         assert!(
             text(&row["started_at"]) >= text(&canary["finished_at"]),
             "{row}"
         );
     }
+}
 
-    // The failure: rolled back as its own deploy-db does, with its backup and report.
-    let failed = &rows[OFFENDING];
+/// The failure: rolled back as its own deploy-db does, with its backup and report.
+fn the_failure_was_rolled_back_as_its_deploy_db_does(fleet: &Fleet, failed: &serde_json::Value) {
     assert_eq!(failed["outcome"], "rolled_back", "{failed}");
     assert_eq!(failed["exit_code"], 3);
     assert_eq!(failed["version_before"], 1);
@@ -222,8 +253,10 @@ fn a_fleet_deploys_the_canary_first_stops_at_a_failure_and_resumes() {
     assert!(PathBuf::from(text(&failed["backup"])).is_file());
     assert!(PathBuf::from(text(&failed["report"])).is_file());
     assert_eq!(fleet.applied(OFFENDING), vec![1]);
+}
 
-    // At most four at once, and more than one: each start saw at most three others running.
+/// At most four at once, and more than one: each start saw at most three others running.
+fn at_most_four_ran_at_once(started: &[&serde_json::Value]) {
     let mut most = 0;
     for row in &started[1..] {
         let at = text(&row["started_at"]);
@@ -234,8 +267,16 @@ fn a_fleet_deploys_the_canary_first_stops_at_a_failure_and_resumes() {
         most = most.max(running);
     }
     assert!((2..=4).contains(&most), "{most} ran at once");
+}
 
-    // The stop: nothing started after the failure ended; the rest were never started.
+/// The stop: nothing started after the failure ended; the rest were never started.
+fn nothing_started_after_the_failure(
+    fleet: &Fleet,
+    rows: &[serde_json::Value],
+    started: &[&serde_json::Value],
+    failed: &serde_json::Value,
+    first: &Run,
+) {
     let mut not_started = 0;
     for (index, row) in rows.iter().enumerate() {
         match text(&row["outcome"]) {
@@ -266,8 +307,13 @@ fn a_fleet_deploys_the_canary_first_stops_at_a_failure_and_resumes() {
         .collect();
     orders.sort_unstable();
     assert_eq!(orders, (1..=started.len() as u64).collect::<Vec<_>>());
+}
 
-    // status --fleet: one table, every database's version and pending count.
+/// status --fleet: one table, every database's version and pending count. Returns the databases deployed by then.
+fn status_shows_every_version_and_pending_count(
+    fleet: &Fleet,
+    rows: &[serde_json::Value],
+) -> Vec<usize> {
     let status = fleet.xtask(&["status", "--fleet"]);
     status.assert_ok();
     let deployed_before: Vec<usize> = (0..DATABASES)
@@ -291,8 +337,11 @@ fn a_fleet_deploys_the_canary_first_stops_at_a_failure_and_resumes() {
             "{line}"
         );
     }
+    deployed_before
+}
 
-    // The cause removed, the same command resumes: those at the head are skipped.
+/// The cause removed, the same command resumes: those at the head are skipped.
+fn the_same_command_resumes_once_the_cause_is_removed(fleet: &Fleet, deployed_before: &[usize]) {
     fleet.databases[OFFENDING]
         .url()
         .connect("bomizzel-test")
@@ -317,17 +366,6 @@ fn a_fleet_deploys_the_canary_first_stops_at_a_failure_and_resumes() {
         }
         assert_eq!(row["version_after"], 3);
         assert_eq!(fleet.applied(index), vec![1, 2, 3]);
-    }
-
-    let verify = fleet.xtask(&["verify", "--fleet", "--format", "json"]);
-    verify.assert_ok();
-    let verified: serde_json::Value = serde_json::from_str(&verify.stdout).unwrap();
-    let rows = verified["databases"].as_array().unwrap();
-    assert_eq!(rows.len(), DATABASES);
-    for row in rows {
-        assert_eq!(row["version"], 3, "{row}");
-        assert_eq!(row["pending"], 0, "{row}");
-        assert_eq!(row["verify_failed"], serde_json::json!([]), "{row}");
     }
 }
 

@@ -116,7 +116,7 @@ fn a_backfill_pauses_between_batches_while_replay_is_paused_and_finishes_after_i
     let fixture = counter_fixture(&pair);
     // 3 s: far above what a standby replaying this run's small batches lags on its own, so the
     // pause it reports can only come from the paused replay.
-    let mut child = spawn_migrate(
+    let child = spawn_migrate(
         &fixture,
         &["--max-replica-lag", "3s", "--replica-wait", "10m"],
     );
@@ -131,7 +131,19 @@ fn a_backfill_pauses_between_batches_while_replay_is_paused_and_finishes_after_i
     wait_until("the run to say it paused", || {
         output(&fixture, "stdout").contains("paused after batch")
     });
-    let stdout = output(&fixture, "stdout");
+    the_pause_says_why_and_names_its_batch(&fixture);
+
+    standby
+        .batch_execute("SELECT pg_wal_replay_resume()")
+        .unwrap();
+    every_row_is_written_once_after_the_resume(&fixture, child);
+
+    the_standby_is_seen_at_the_head(&fixture);
+}
+
+/// The pause says why, and the run stopped between batches, right after the one it names.
+fn the_pause_says_why_and_names_its_batch(fixture: &Fixture) {
+    let stdout = output(fixture, "stdout");
     let line = stdout
         .lines()
         .find(|line| line.contains("paused after batch"))
@@ -148,25 +160,25 @@ fn a_backfill_pauses_between_batches_while_replay_is_paused_and_finishes_after_i
         .and_then(|rest| rest.split(':').next())
         .and_then(|number| number.parse().ok())
         .unwrap_or_else(|| panic!("a batch number in {line}"));
-    let (batches, _, finished) = progress(&fixture).unwrap();
+    let (batches, _, finished) = progress(fixture).unwrap();
     assert_eq!(
         (batches, finished),
         (after, false),
         "stopped between batches, right after the one it names"
     );
+}
 
-    standby
-        .batch_execute("SELECT pg_wal_replay_resume()")
-        .unwrap();
+/// The run ends, says it resumed, wrote every row exactly once and logged both.
+fn every_row_is_written_once_after_the_resume(fixture: &Fixture, mut child: Child) {
     let status = child.wait().unwrap();
-    let (stdout, stderr) = (output(&fixture, "stdout"), output(&fixture, "stderr"));
+    let (stdout, stderr) = (output(fixture, "stdout"), output(fixture, "stderr"));
     assert!(status.success(), "{stdout}\n{stderr}");
     assert!(
         stdout.contains("resumed after"),
         "the resume is said: {stdout}"
     );
     assert_eq!(
-        hits(&fixture),
+        hits(fixture),
         (ROWS, ROWS, 0),
         "every row exactly once: {stdout}"
     );
@@ -178,8 +190,10 @@ fn a_backfill_pauses_between_batches_while_replay_is_paused_and_finishes_after_i
         "the log has the pause and the resume: {}",
         fixture.log()
     );
+}
 
-    // The standby, as the primary sees it and through its own history table.
+/// The standby, as the primary sees it and through its own history table.
+fn the_standby_is_seen_at_the_head(fixture: &Fixture) {
     let on_standby = format!("postgres://postgres@127.0.0.1:5462/{}", fixture.db.name());
     let health = fixture.xtask(&["health-check", "--standby-url", &on_standby]);
     health.assert_ok();

@@ -332,6 +332,15 @@ fn each_refusal_says_why(cluster: &TlsCluster) {
         &["root certificate file /nonexistent/ca.crt does not exist"],
     );
 
+    client_certificate_refusals_say_why(cluster, &fixture);
+}
+
+/// A role that must show a client certificate: none, a stranger's, and a certificate where the
+/// key should be are each refused, saying why and never showing a certificate's contents.
+fn client_certificate_refusals_say_why(cluster: &TlsCluster, fixture: &Fixture) {
+    let (port, database) = (cluster.port, fixture.db.name());
+    let ca = cluster.file("ca.crt");
+    let ca = ca.display();
     fixture
         .client()
         .batch_execute(&format!("CREATE ROLE {CLIENT_CERT_ROLE} LOGIN SUPERUSER"))
@@ -340,7 +349,7 @@ fn each_refusal_says_why(cluster: &TlsCluster) {
         "host=localhost port={port} user={CLIENT_CERT_ROLE} dbname={database} sslmode=verify-full sslrootcert={ca}"
     );
     refused(
-        &fixture,
+        fixture,
         &as_role,
         &[&format!(
             "requires a client certificate for user \"{CLIENT_CERT_ROLE}\" and none was sent"
@@ -354,11 +363,11 @@ fn each_refusal_says_why(cluster: &TlsCluster) {
         )
     };
     let stranger = refused(
-        &fixture,
+        fixture,
         &identity("stranger"),
         &["refused the client certificate", "stranger.crt"],
     );
-    status(&fixture, &identity("client")).assert_ok();
+    status(fixture, &identity("client")).assert_ok();
     // A certificate where the key should be: named, its contents never shown.
     let wrong_key = format!(
         "{as_role} sslcert={} sslkey={}",
@@ -366,7 +375,7 @@ fn each_refusal_says_why(cluster: &TlsCluster) {
         cluster.file("client.crt").display()
     );
     let shown = refused(
-        &fixture,
+        fixture,
         &wrong_key,
         &["cannot be read as a PEM private key"],
     );

@@ -3,6 +3,8 @@
 
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
 
 use super::{isolated, pgpass_line, write_private, Cluster};
 use crate::support::{run, server, Fixture};
@@ -31,48 +33,64 @@ fn libpq_variables_and_the_password_file_alone_reach_a_password_checked_role() {
         ),
         0o600,
     );
-    let libpq = |args: &[&str]| {
-        let mut command = isolated(&fixture, args);
-        command
-            .env("PGHOST", "127.0.0.1")
-            .env("PGPORT", &port)
-            .env("PGUSER", role)
-            .env("PGDATABASE", role);
-        command
-    };
+    the_variables_and_the_password_file_suffice(&fixture, &port, role);
+    pgpassfile_names_another_file_that_must_be_private(&fixture, &port, role, password, &pgpass);
+    pgpassword_comes_first_and_is_not_printed(&fixture, &port, role);
+}
 
-    let migrated = run(libpq(&["migrate"]));
+/// The command with only libpq's variables naming the cluster, the role and its database.
+fn libpq(fixture: &Fixture, port: &str, role: &str, args: &[&str]) -> Command {
+    let mut command = isolated(fixture, args);
+    command
+        .env("PGHOST", "127.0.0.1")
+        .env("PGPORT", port)
+        .env("PGUSER", role)
+        .env("PGDATABASE", role);
+    command
+}
+
+/// `migrate`, `backup` and `status` reach the role, print no password and warn of nothing.
+fn the_variables_and_the_password_file_suffice(fixture: &Fixture, port: &str, role: &str) {
+    let migrated = run(libpq(fixture, port, role, &["migrate"]));
     migrated.assert_ok();
     let backups = fixture.work.path().join("backups");
     let backed_up = run({
-        let mut command = libpq(&["backup", "--out"]);
+        let mut command = libpq(fixture, port, role, &["backup", "--out"]);
         command.arg(&backups);
         command
     });
     backed_up.assert_ok();
-    let status = run(libpq(&["status"]));
+    let status = run(libpq(fixture, port, role, &["status"]));
     status.assert_ok();
     assert!(status.stdout.contains("applied"), "{status}");
     for output in [&migrated, &backed_up, &status] {
         assert!(!output.all_output().contains("Sekret"), "{output}");
         assert!(!output.stderr.contains("warning"), "{output}");
     }
+}
 
-    // PGPASSFILE names another file; ~/.pgpass is not read then.
+/// PGPASSFILE names another file; ~/.pgpass is not read then. Group-readable, it is ignored.
+fn pgpassfile_names_another_file_that_must_be_private(
+    fixture: &Fixture,
+    port: &str,
+    role: &str,
+    password: &str,
+    pgpass: &Path,
+) {
     let elsewhere = fixture.work.path().join("elsewhere.pgpass");
     write_private(
         &elsewhere,
         &pgpass_line(["*", "*", "*", role, password]),
         0o600,
     );
-    std::fs::remove_file(&pgpass).unwrap();
-    let mut command = libpq(&["status"]);
+    std::fs::remove_file(pgpass).unwrap();
+    let mut command = libpq(fixture, port, role, &["status"]);
     command.env("PGPASSFILE", &elsewhere);
     run(command).assert_ok();
 
     // Group-readable: ignored with a warning, so the server's password request goes unanswered.
     std::fs::set_permissions(&elsewhere, std::fs::Permissions::from_mode(0o640)).unwrap();
-    let mut command = libpq(&["status"]);
+    let mut command = libpq(fixture, port, role, &["status"]);
     command.env("PGPASSFILE", &elsewhere);
     let refused = run(command);
     refused.assert_user_error(&[&format!(
@@ -88,9 +106,11 @@ fn libpq_variables_and_the_password_file_alone_reach_a_password_checked_role() {
         warnings[0].contains("is readable by its group or others (mode 640), so it is ignored"),
         "{refused}"
     );
+}
 
-    // PGPASSWORD comes before the file; a wrong one names the role, and is not printed.
-    let mut command = libpq(&["status"]);
+/// PGPASSWORD comes before the file; a wrong one names the role, and is not printed.
+fn pgpassword_comes_first_and_is_not_printed(fixture: &Fixture, port: &str, role: &str) {
+    let mut command = libpq(fixture, port, role, &["status"]);
     command.env("PGPASSWORD", "Wrong-Sekret-9");
     let wrong = run(command);
     wrong.assert_user_error(&[&format!("rejected the password for user \"{role}\"")]);

@@ -51,34 +51,68 @@ fn no_password_reaches_any_output_log_report_or_file() {
         fixture.work.path().join("schema.snapshot"),
     )
     .unwrap();
-    let work = fixture.work.path();
-    let path = |name: &str| work.join(name).to_str().unwrap().to_owned();
-    let with_url = |args: &[&str], url: &str| {
-        let mut command = isolated(&fixture, args);
-        command.env("DATABASE_URL", url);
-        run(command)
-    };
-    let mut outputs: Vec<(String, Run)> = Vec::new();
-    let mut record = |what: &str, outcome: Run, ok: bool| {
+    let mut outputs = Outputs::default();
+    every_command_with_the_url(&fixture, &url, &mut outputs);
+    let wrong = cluster.url(role, "Sekret-8813-wrong");
+    let refused = with_url(&fixture, &["migrate"], &wrong);
+    refused.assert_user_error(&[&format!("rejected the password for user \"{role}\"")]);
+    outputs.record("migrate with a wrong password", refused, false);
+    on_the_command_line_it_warns_once(&fixture, &url, &mut outputs);
+    the_alias_echoes_no_command_line(&fixture, &url, &mut outputs);
+    the_backend_ready_and_refused(&fixture, &url, &wrong, &mut outputs);
+
+    let mut leaks = Vec::new();
+    for (what, outcome) in &outputs.0 {
+        if outcome.all_output().contains(token) {
+            leaks.push(format!("output of {what}:\n{outcome}"));
+        }
+    }
+    leaks.extend(files_holding(fixture.work.path(), role, token));
+    assert!(
+        leaks.is_empty(),
+        "the password leaked:\n{}",
+        leaks.join("\n")
+    );
+}
+
+/// What each command printed, by what it was.
+#[derive(Default)]
+struct Outputs(Vec<(String, Run)>);
+
+impl Outputs {
+    /// Keeps `outcome`, after checking it succeeded when `ok`.
+    fn record(&mut self, what: &str, outcome: Run, ok: bool) {
         if ok {
             outcome.assert_ok();
         }
-        outputs.push((what.to_owned(), outcome));
-    };
+        self.0.push((what.to_owned(), outcome));
+    }
+}
 
-    record(
+/// The command with `url` in `DATABASE_URL` and nothing else inherited.
+fn with_url(fixture: &Fixture, args: &[&str], url: &str) -> Run {
+    let mut command = isolated(fixture, args);
+    command.env("DATABASE_URL", url);
+    run(command)
+}
+
+/// `migrate`, `status` (text and JSON), `deploy-db` and `backup --verify`, all succeeding.
+fn every_command_with_the_url(fixture: &Fixture, url: &str, outputs: &mut Outputs) {
+    let work = fixture.work.path();
+    let path = |name: &str| work.join(name).to_str().unwrap().to_owned();
+    outputs.record(
         "migrate",
-        with_url(&["migrate", "--target", "3"], &url),
+        with_url(fixture, &["migrate", "--target", "3"], url),
         true,
     );
-    record("status", with_url(&["status"], &url), true);
-    record(
+    outputs.record("status", with_url(fixture, &["status"], url), true);
+    outputs.record(
         "status json",
-        with_url(&["status", "--format", "json"], &url),
+        with_url(fixture, &["status", "--format", "json"], url),
         true,
     );
     let mut deploy = isolated(
-        &fixture,
+        fixture,
         &[
             "deploy-db",
             "--yes",
@@ -92,20 +126,22 @@ fn no_password_reaches_any_output_log_report_or_file() {
             &path("reports"),
         ],
     );
-    deploy.env("DATABASE_URL", &url);
-    record("deploy-db", run(deploy), true);
-    record(
+    deploy.env("DATABASE_URL", url);
+    outputs.record("deploy-db", run(deploy), true);
+    outputs.record(
         "backup",
-        with_url(&["backup", "--verify", "--out", &path("backups")], &url),
+        with_url(
+            fixture,
+            &["backup", "--verify", "--out", &path("backups")],
+            url,
+        ),
         true,
     );
-    let wrong = cluster.url(role, "Sekret-8813-wrong");
-    let refused = with_url(&["migrate"], &wrong);
-    refused.assert_user_error(&[&format!("rejected the password for user \"{role}\"")]);
-    record("migrate with a wrong password", refused, false);
+}
 
-    // On the command line: it works, with exactly one warning pointing elsewhere.
-    let flagged = run(isolated(&fixture, &["status", "--database-url", &url]));
+/// On the command line: it works, with exactly one warning pointing elsewhere.
+fn on_the_command_line_it_warns_once(fixture: &Fixture, url: &str, outputs: &mut Outputs) {
+    let flagged = run(isolated(fixture, &["status", "--database-url", url]));
     flagged.assert_ok();
     let warnings = flagged
         .stderr
@@ -116,42 +152,50 @@ fn no_password_reaches_any_output_log_report_or_file() {
         })
         .count();
     assert_eq!(warnings, 1, "{flagged}");
-    record("status --database-url", flagged, true);
+    outputs.record("status --database-url", flagged, true);
+}
 
-    // As a user types it: `cargo xtask` (the alias) echoes no command line.
+/// As a user types it: `cargo xtask` (the alias) echoes no command line.
+fn the_alias_echoes_no_command_line(fixture: &Fixture, url: &str, outputs: &mut Outputs) {
     let mut alias = Command::new(env!("CARGO"));
     alias
         .current_dir(workspace_root())
         .args(["xtask", "status", "--dir"])
         .arg(fixture.dir())
-        .args(["--database-url", &url])
+        .args(["--database-url", url])
         .env_remove("DATABASE_URL");
     let aliased = run(alias);
     assert!(aliased.stdout.contains("applied"), "{aliased}");
-    record("cargo xtask status --database-url", aliased, true);
+    outputs.record("cargo xtask status --database-url", aliased, true);
+}
 
-    // The backend's log, ready and with a wrong password.
-    let (ready_backend, ready_url) = logged_backend(&url, &work.join("backend.log"));
-    record(
+/// The backend's log, ready and with a wrong password.
+fn the_backend_ready_and_refused(fixture: &Fixture, url: &str, wrong: &str, outputs: &mut Outputs) {
+    let work = fixture.work.path();
+    let (ready_backend, ready_url) = logged_backend(url, &work.join("backend.log"));
+    outputs.record(
         "health-check with the backend",
         with_url(
+            fixture,
             &["health-check", "--url", &ready_url, "--wait", "60s"],
-            &url,
+            url,
         ),
         true,
     );
-    let (wrong_backend, wrong_url) = logged_backend(&wrong, &work.join("backend-wrong.log"));
-    let unready = with_url(&["health-check", "--url", &wrong_url, "--wait", "2s"], &url);
+    let (wrong_backend, wrong_url) = logged_backend(wrong, &work.join("backend-wrong.log"));
+    let unready = with_url(
+        fixture,
+        &["health-check", "--url", &wrong_url, "--wait", "2s"],
+        url,
+    );
     assert_eq!(unready.code, 1, "{unready}");
-    record("health-check with a refused backend", unready, false);
+    outputs.record("health-check with a refused backend", unready, false);
     drop((ready_backend, wrong_backend));
+}
 
-    let mut leaks = Vec::new();
-    for (what, outcome) in &outputs {
-        if outcome.all_output().contains(token) {
-            leaks.push(format!("output of {what}:\n{outcome}"));
-        }
-    }
+/// The files under `work` holding `token`, after checking the logs and a report were written
+/// and the refused backend logged why.
+fn files_holding(work: &Path, role: &str, token: &str) -> Vec<String> {
     let files = every_file(work);
     for name in ["migrations.log", "backend.log", "backend-wrong.log"] {
         assert!(
@@ -173,14 +217,9 @@ fn no_password_reaches_any_output_log_report_or_file() {
         )),
         "the refused backend logged why:\n{refused_log}"
     );
-    for (file, text) in files {
-        if text.contains(token) {
-            leaks.push(format!("file {}", file.display()));
-        }
-    }
-    assert!(
-        leaks.is_empty(),
-        "the password leaked:\n{}",
-        leaks.join("\n")
-    );
+    files
+        .into_iter()
+        .filter(|(_, text)| text.contains(token))
+        .map(|(file, _)| format!("file {}", file.display()))
+        .collect()
 }

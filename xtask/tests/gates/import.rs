@@ -1,9 +1,34 @@
 //! `import` keeps the order, the names and the transaction settings of what it imports.
 
-use crate::support::Fixture;
+use std::path::Path;
+
+use tempfile::TempDir;
+
+use crate::support::{Fixture, Run};
 
 #[test]
 fn import_keeps_order_names_and_transaction_settings() {
+    let fixture = Fixture::new();
+    diesel_keeps_order_names_and_settings(&fixture);
+    golang_migrate_orders_by_number(&fixture);
+    let sqlx_source = sqlx_keeps_no_transaction(&fixture);
+    refusals_name_the_files_at_fault(&fixture, sqlx_source.path());
+}
+
+/// `cargo xtask import --from FORMAT SOURCE --into INTO`.
+fn import(fixture: &Fixture, format: &str, source: &Path, into: &Path) -> Run {
+    fixture.xtask(&[
+        "import",
+        "--from",
+        format,
+        source.to_str().unwrap(),
+        "--into",
+        into.to_str().unwrap(),
+    ])
+}
+
+/// Diesel folders, out of order and oddly named, one without a transaction.
+fn diesel_source() -> TempDir {
     let source = tempfile::tempdir().unwrap();
     let diesel = |folder: &str, up: &str, metadata: Option<&str>| {
         let dir = source.path().join(folder);
@@ -29,16 +54,15 @@ fn import_keeps_order_names_and_transaction_settings() {
         "CREATE INDEX CONCURRENTLY users_id_idx ON users (id);\n",
         Some("run_in_transaction = false\n"),
     );
-    let fixture = Fixture::new();
+    source
+}
+
+/// Diesel's migrations become numbered files in date order, names in snake case, the
+/// no-transaction one marked; a folder that already holds migrations is refused.
+fn diesel_keeps_order_names_and_settings(fixture: &Fixture) {
+    let source = diesel_source();
     let into = fixture.dir();
-    let run = fixture.xtask(&[
-        "import",
-        "--from",
-        "diesel",
-        source.path().to_str().unwrap(),
-        "--into",
-        into.to_str().unwrap(),
-    ]);
+    let run = import(fixture, "diesel", source.path(), &into);
     run.assert_ok();
     let files: Vec<String> = {
         let mut names: Vec<String> = std::fs::read_dir(&into)
@@ -65,18 +89,12 @@ fn import_keeps_order_names_and_transaction_settings() {
         "{index}"
     );
     fixture.xtask(&["migrate"]).assert_ok();
-    fixture
-        .xtask(&[
-            "import",
-            "--from",
-            "diesel",
-            source.path().to_str().unwrap(),
-            "--into",
-            into.to_str().unwrap(),
-        ])
+    import(fixture, "diesel", source.path(), &into)
         .assert_user_error(&["already holds migrations"]);
+}
 
-    // golang-migrate orders by number, not by text; sqlx keeps `-- no-transaction`.
+/// golang-migrate orders by number, not by text.
+fn golang_migrate_orders_by_number(fixture: &Fixture) {
     let source = tempfile::tempdir().unwrap();
     for (file, text) in [
         ("10_later.up.sql", "SELECT 10;"),
@@ -87,18 +105,12 @@ fn import_keeps_order_names_and_transaction_settings() {
         std::fs::write(source.path().join(file), text).unwrap();
     }
     let into = fixture.work.path().join("golang");
-    fixture
-        .xtask(&[
-            "import",
-            "--from",
-            "golang-migrate",
-            source.path().to_str().unwrap(),
-            "--into",
-            into.to_str().unwrap(),
-        ])
-        .assert_ok();
+    import(fixture, "golang-migrate", source.path(), &into).assert_ok();
     assert!(into.join("V0001__earlier.sql").is_file() && into.join("V0002__later.sql").is_file());
+}
 
+/// sqlx keeps `-- no-transaction`, in both directions. Returns its source for the refusals.
+fn sqlx_keeps_no_transaction(fixture: &Fixture) -> TempDir {
     let source = tempfile::tempdir().unwrap();
     std::fs::write(
         source.path().join("20240101000000_idx.up.sql"),
@@ -111,46 +123,25 @@ fn import_keeps_order_names_and_transaction_settings() {
     )
     .unwrap();
     let into = fixture.work.path().join("sqlx");
-    fixture
-        .xtask(&[
-            "import",
-            "--from",
-            "sqlx",
-            source.path().to_str().unwrap(),
-            "--into",
-            into.to_str().unwrap(),
-        ])
-        .assert_ok();
+    import(fixture, "sqlx", source.path(), &into).assert_ok();
     let up = std::fs::read_to_string(into.join("V0001__idx.sql")).unwrap();
     let down = std::fs::read_to_string(into.join("V0001__idx.down.sql")).unwrap();
     assert!(up.contains("-- xtask: no-transaction") && down.contains("-- xtask: no-transaction"));
+    source
+}
 
-    // Refusals name the files at fault.
-    std::fs::write(
-        source.path().join("20240101000000_again.up.sql"),
-        "SELECT 1;",
-    )
-    .unwrap();
-    fixture
-        .xtask(&[
-            "import",
-            "--from",
-            "sqlx",
-            source.path().to_str().unwrap(),
-            "--into",
-            fixture.work.path().join("a").to_str().unwrap(),
-        ])
+/// Refusals name the files at fault: two files of one version, an up without its down.
+fn refusals_name_the_files_at_fault(fixture: &Fixture, sqlx_source: &Path) {
+    std::fs::write(sqlx_source.join("20240101000000_again.up.sql"), "SELECT 1;").unwrap();
+    import(fixture, "sqlx", sqlx_source, &fixture.work.path().join("a"))
         .assert_user_error(&["both have version 20240101000000"]);
     let source = tempfile::tempdir().unwrap();
     std::fs::write(source.path().join("1_lonely.up.sql"), "SELECT 1;").unwrap();
-    fixture
-        .xtask(&[
-            "import",
-            "--from",
-            "golang-migrate",
-            source.path().to_str().unwrap(),
-            "--into",
-            fixture.work.path().join("b").to_str().unwrap(),
-        ])
-        .assert_user_error(&["1_lonely.up.sql has no .down.sql"]);
+    import(
+        fixture,
+        "golang-migrate",
+        source.path(),
+        &fixture.work.path().join("b"),
+    )
+    .assert_user_error(&["1_lonely.up.sql has no .down.sql"]);
 }

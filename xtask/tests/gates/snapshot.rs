@@ -9,6 +9,13 @@ use crate::support::Fixture;
 #[test]
 fn the_snapshot_is_written_checked_and_compared_with_the_live_schema() {
     let fixture = Fixture::new();
+    the_snapshot_is_written_and_checked(&fixture);
+    verify_wants_head_and_the_snapshot(&fixture);
+    verify_reports_what_drifted_by_hand(&fixture);
+}
+
+/// `schema dump` writes the snapshot; `--check` fails when it is missing or out of date.
+fn the_snapshot_is_written_and_checked(fixture: &Fixture) {
     fixture.migration(1, "base", BASE, BASE_DOWN);
     fixture
         .xtask(&["schema", "dump", "--check"])
@@ -34,8 +41,10 @@ fn the_snapshot_is_written_checked_and_compared_with_the_live_schema() {
             "table t: column note: type (none) -> text",
         ]);
     fixture.xtask(&["schema", "dump"]).assert_ok();
+}
 
-    // verify: pending is a failure unless allowed; at head the live schema must match.
+/// verify: pending is a failure unless allowed; at head the live schema must match.
+fn verify_wants_head_and_the_snapshot(fixture: &Fixture) {
     fixture.xtask(&["migrate", "--target", "1"]).assert_ok();
     fixture
         .xtask(&["verify"])
@@ -49,8 +58,10 @@ fn the_snapshot_is_written_checked_and_compared_with_the_live_schema() {
             .contains("ok    live schema equals the committed snapshot"),
         "{run}"
     );
+}
 
-    // A hotfix by hand, a NOT VALID constraint and an INVALID index.
+/// A hotfix by hand, a NOT VALID constraint and an INVALID index: verify names each.
+fn verify_reports_what_drifted_by_hand(fixture: &Fixture) {
     let mut client = fixture.client();
     client
         .batch_execute(

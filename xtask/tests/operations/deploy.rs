@@ -1,7 +1,10 @@
 //! `deploy-db`: backs up, applies, verifies, checks health and reports; a failed migration or
 //! health check is rolled back, and a risky migration is refused before anything is touched.
 
+use std::path::{Path, PathBuf};
+
 use super::{backups, contents, deploy, fixture_with_data, health_server, mode, report};
+use crate::support::Fixture;
 
 #[test]
 fn deploy_backs_up_applies_verifies_checks_health_and_reports() {
@@ -39,6 +42,14 @@ fn deploy_backs_up_applies_verifies_checks_health_and_reports() {
         assert!(outcome.stdout.contains(needle), "{needle}:\n{outcome}");
     }
 
+    let backup = one_private_backup_named_after_database_and_version(&fixture);
+    the_report_lists_what_ran_the_backup_and_every_check(&fixture, &backup);
+    the_log_records_each_step(&fixture);
+    a_second_deploy_has_nothing_to_do(&fixture);
+}
+
+/// One backup, `<db>-<time>-v<version>.dump`, readable by its owner only. Returns its path.
+fn one_private_backup_named_after_database_and_version(fixture: &Fixture) -> PathBuf {
     let files = backups(&fixture.work.path().join("backups"));
     assert_eq!(files.len(), 1, "{files:?}");
     let name = files[0].file_name().unwrap().to_string_lossy().into_owned();
@@ -47,8 +58,12 @@ fn deploy_backs_up_applies_verifies_checks_health_and_reports() {
         "<db>-<time>-v<version>.dump: {name}"
     );
     assert_eq!(mode(&files[0]), 0o600);
+    files[0].clone()
+}
 
-    let first = report(&fixture);
+/// The JSON report: outcome, versions, each migration applied, the backup, every check passed.
+fn the_report_lists_what_ran_the_backup_and_every_check(fixture: &Fixture, backup: &Path) {
+    let first = report(fixture);
     assert_eq!(first["outcome"], "deployed");
     assert_eq!(first["exit_code"], 0);
     assert_eq!(first["starting_version"], 1);
@@ -63,7 +78,7 @@ fn deploy_backs_up_applies_verifies_checks_health_and_reports() {
     }
     assert_eq!(
         first["backup"]["path"].as_str().unwrap(),
-        std::fs::canonicalize(&files[0]).unwrap().to_str().unwrap()
+        std::fs::canonicalize(backup).unwrap().to_str().unwrap()
     );
     assert!(first["backup"]["size_bytes"].as_u64().unwrap() > 0);
     let checks = first["checks"].as_array().unwrap();
@@ -80,7 +95,10 @@ fn deploy_backs_up_applies_verifies_checks_health_and_reports() {
         check("verify: live schema equals the committed snapshot")["passed"],
         true
     );
+}
 
+/// The migration log has the backup, each migration, the health check and the outcome.
+fn the_log_records_each_step(fixture: &Fixture) {
     let log = fixture.log();
     for needle in [
         "\"command\":\"deploy-db\"",
@@ -91,17 +109,19 @@ fn deploy_backs_up_applies_verifies_checks_health_and_reports() {
     ] {
         assert!(log.contains(needle), "{needle}:\n{log}");
     }
+}
 
-    // Again: nothing pending, no second backup, still exit 0.
+/// Again: nothing pending, no second backup, still exit 0.
+fn a_second_deploy_has_nothing_to_do(fixture: &Fixture) {
     std::fs::remove_dir_all(fixture.work.path().join("reports")).unwrap();
-    let again = deploy(&fixture, fixture.db.url(), &["--yes"]);
+    let again = deploy(fixture, fixture.db.url(), &["--yes"]);
     again.assert_ok();
     assert!(
         again.stdout.contains("is up to date at version 3"),
         "{again}"
     );
     assert_eq!(backups(&fixture.work.path().join("backups")).len(), 1);
-    assert_eq!(report(&fixture)["outcome"], "up_to_date");
+    assert_eq!(report(fixture)["outcome"], "up_to_date");
 }
 
 #[test]

@@ -51,13 +51,19 @@ fn fail_listing(what: &str, failures: &[String]) {
 
 /// Every Rust source file of the three crates' `src/` folders.
 fn source_files() -> Vec<String> {
+    rust_files_under(&["xtask/src/", "migrations/src/", "backend/src/"])
+}
+
+/// Every Rust file of the three crates' `tests/` folders (the corpus's SQL and Markdown aside).
+fn test_files() -> Vec<String> {
+    rust_files_under(&["xtask/tests/", "migrations/tests/", "backend/tests/"])
+}
+
+fn rust_files_under(folders: &[&str]) -> Vec<String> {
     workspace_entries()
         .into_iter()
         .filter(|path| {
-            ["xtask/src/", "migrations/src/", "backend/src/"]
-                .iter()
-                .any(|crate_src| path.starts_with(crate_src))
-                && path.ends_with(".rs")
+            folders.iter().any(|folder| path.starts_with(folder)) && path.ends_with(".rs")
         })
         .collect()
 }
