@@ -59,6 +59,13 @@ fn test_files() -> Vec<String> {
     rust_files_under(&["xtask/tests/", "migrations/tests/", "backend/tests/"])
 }
 
+/// Every Rust file of the three crates, sources and tests.
+fn all_rust_files() -> Vec<String> {
+    let mut files = source_files();
+    files.extend(test_files());
+    files
+}
+
 fn rust_files_under(folders: &[&str]) -> Vec<String> {
     workspace_entries()
         .into_iter()
@@ -70,7 +77,7 @@ fn rust_files_under(folders: &[&str]) -> Vec<String> {
 
 #[test]
 fn every_source_file_opens_with_a_summary() {
-    let failures: Vec<String> = source_files()
+    let failures: Vec<String> = all_rust_files()
         .into_iter()
         .filter(|path| !read(path).starts_with("//!"))
         .collect();

@@ -4,7 +4,7 @@
 use syn::spanned::Spanned;
 use syn::visit::{self, Visit};
 
-use super::{fail_listing, read, source_files, test_files};
+use super::{all_rust_files, fail_listing, read};
 
 const MAX_FILE_LINES: usize = 500;
 const MAX_FUNCTION_LINES: usize = 80;
@@ -12,16 +12,9 @@ const MAX_FUNCTION_LINES: usize = 80;
 /// Functions that are mostly SQL text: a script reads best written out whole.
 const SQL_TEXT_FUNCTIONS: &[&str] = &[];
 
-/// The files the limits hold for: the sources and the integration tests alike.
-fn sized_files() -> Vec<String> {
-    let mut files = source_files();
-    files.extend(test_files());
-    files
-}
-
 #[test]
 fn no_source_file_is_over_the_limit() {
-    let failures: Vec<String> = sized_files()
+    let failures: Vec<String> = all_rust_files()
         .into_iter()
         .filter_map(|path| {
             let lines = read(&path).lines().count();
@@ -37,7 +30,7 @@ fn no_source_file_is_over_the_limit() {
 #[test]
 fn no_function_is_over_the_limit() {
     let mut failures = Vec::new();
-    for path in sized_files() {
+    for path in all_rust_files() {
         let file = syn::parse_file(&read(&path)).unwrap_or_else(|error| panic!("{path}: {error}"));
         let mut long = LongFunctions::default();
         long.visit_file(&file);
