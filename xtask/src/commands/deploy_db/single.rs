@@ -130,7 +130,7 @@ impl Deploy<'_> {
             .args
             .change
             .runner_settings(target_database::applied_by(self.url));
-        let run = self.apply(&mut client, &pending, settings.clone())?;
+        let run = self.apply(&mut client, &history, &pending, settings.clone())?;
         let failure = match &run.error {
             Some(error) => Some(error.to_string()),
             None => {

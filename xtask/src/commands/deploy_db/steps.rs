@@ -7,9 +7,10 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use migrations::apply::{self, Request};
+use migrations::history::{self, History};
 use migrations::plan::RollbackTarget;
 use migrations::runner::{MigrationRun, RunError, Settings};
-use migrations::{history, Migration, Version};
+use migrations::{Migration, Version};
 use postgres::Client;
 
 use super::context::{refused, step, Deploy, Stop};
@@ -87,20 +88,21 @@ impl Deploy<'_> {
     }
 
     /// Runs the pending migrations through the engine's one apply path, each recorded in the
-    /// report from what the runner says it ran.
+    /// report from what the runner says it ran. `history` is the one preflight read: the lock has
+    /// been held since, so it is still the database's.
     pub(super) fn apply<'m>(
         &mut self,
         client: &mut Client,
+        history: &History,
         pending: &[&'m Migration],
         settings: Settings,
     ) -> Result<Run<'m>, Stop> {
         history::ensure_tables(client).context("creating the history tables")?;
-        let history = history::read(client).context("reading the migration history")?;
         let mut reporter = Reporter::new(self.journal);
         let outcome = apply::apply(
             client,
             self.set,
-            &history,
+            history,
             Request::TO_HEAD,
             settings,
             &mut reporter,
